@@ -1,0 +1,57 @@
+# gansweep: every target bootstraps a venv under the repo on first use and
+# installs nothing the second time (the stamp file depends on pyproject.toml).
+PYTHON ?= python3
+VENV   ?= .venv
+# The CPU build by default. A GPU user: make sweep TORCH=torch==2.13.0 TORCH_INDEX=https://download.pytorch.org/whl/cu128
+TORCH  ?= torch==2.13.0
+TORCH_INDEX ?=
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.gansweep-installed
+
+SPACE  ?= stabilizers
+CONFIG ?=
+STEPS  ?=
+OUT    ?=
+ARGS   ?=
+
+.PHONY: install test test-fast sweep train check lint format bench ui export report clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "$(TORCH)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q tests
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow" tests
+
+sweep: $(STAMP)
+	$(BIN)/gansweep sweep --space $(SPACE) $(ARGS)
+
+train: $(STAMP)
+	@test -n "$(CONFIG)" || (echo "usage: make train CONFIG=configs/grid25_mlp.yaml [STEPS=N] [OUT=dir]"; exit 2)
+	$(BIN)/gansweep train --config $(CONFIG) $(if $(STEPS),--steps $(STEPS)) $(if $(OUT),--out $(OUT)) $(ARGS)
+
+check: $(STAMP)
+	@test -n "$(CONFIG)" || (echo "usage: make check CONFIG=configs/digits_dcgan.yaml"; exit 2)
+	$(BIN)/gansweep check --config $(CONFIG) $(ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/trainer_vs_loop.py
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache

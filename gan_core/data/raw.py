@@ -1,0 +1,33 @@
+"""What a reader hands to `load_dataset` before selection and scaling."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class RawData:
+    """Data in its original units and dtype; `values` is (N, D) or (N, C, H, W)."""
+
+    family: str  # "points" | "image" | "table"
+    values: np.ndarray
+    labels: np.ndarray | None = None
+    columns: list[str] | None = None  # tables: one name per column of values
+    modes: np.ndarray | None = None  # points: (K, 2) mixture centres
+    mode_std: float | None = None
+    known_range: tuple[float, float] | None = None  # images whose range is documented
+
+    def take(self, rows: np.ndarray) -> RawData:
+        """The same data restricted to `rows` (indices)."""
+        labels = None if self.labels is None else self.labels[rows]
+        return RawData(
+            self.family,
+            self.values[rows],
+            labels,
+            self.columns,
+            self.modes,
+            self.mode_std,
+            self.known_range,
+        )

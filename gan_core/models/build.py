@@ -1,0 +1,51 @@
+"""Pick the architecture for a sample shape and build G and D; draw latent noise."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from gan_core.config import ConfigError, ModelConfig
+from gan_core.models.dcgan import DcganDiscriminator, DcganGenerator
+from gan_core.models.mlp import MlpDiscriminator, MlpGenerator
+
+ARCHITECTURES = {
+    "dcgan": (DcganGenerator, DcganDiscriminator),
+    "mlp": (MlpGenerator, MlpDiscriminator),
+}
+
+
+def resolve_arch(cfg: ModelConfig, sample_shape: tuple[int, ...]) -> str:
+    """The architecture `model.arch` means for this shape: auto -> dcgan for (C, H, W), else mlp."""
+    if len(sample_shape) not in (1, 3) or min(sample_shape, default=0) < 1:
+        raise ConfigError(
+            f"the models take samples of shape (D,) (points, table rows) or (C, H, W) (images), "
+            f"got {tuple(sample_shape)}; check data.source"
+        )
+    if cfg.arch == "auto":
+        return "dcgan" if len(sample_shape) == 3 else "mlp"
+    if cfg.arch not in ARCHITECTURES:
+        raise ConfigError(f"model.arch={cfg.arch!r} is not one of {['auto', *ARCHITECTURES]}")
+    return cfg.arch
+
+
+def build_models(cfg: ModelConfig, sample_shape: tuple[int, ...]) -> tuple[nn.Module, nn.Module]:
+    """(G, D): G(z) -> samples of `sample_shape`, D(x) -> logits (N,), D.features(x) -> (N, F)."""
+    sample_shape = tuple(int(s) for s in sample_shape)
+    generator_cls, discriminator_cls = ARCHITECTURES[resolve_arch(cfg, sample_shape)]
+    return generator_cls(cfg, sample_shape), discriminator_cls(cfg, sample_shape)
+
+
+def sample_latent(
+    n: int,
+    cfg: ModelConfig,
+    device: torch.device | str = "cpu",
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """(n, latent_dim) noise: standard normal, or uniform in [-1, 1] per `model.latent_dist`."""
+    shape = (n, cfg.latent_dim)
+    if cfg.latent_dist == "normal":
+        return torch.randn(shape, device=device, generator=generator)
+    if cfg.latent_dist == "uniform":
+        return torch.rand(shape, device=device, generator=generator).mul_(2).sub_(1)
+    raise ConfigError(f"model.latent_dist={cfg.latent_dist!r} is not one of ['normal', 'uniform']")
