@@ -38,7 +38,7 @@ def opt(default: Any, help: str, choices: tuple | None = None, low=None, high=No
 @dataclass
 class DataConfig:
     source: str = opt(
-        "grid25",
+        "digits",
         "built-in name (ring8, grid25, digits, mnist, breast_cancer) or a path: "
         ".npy/.npz array, folder of PNG/JPEG images, .csv or .parquet table",
     )

@@ -9,8 +9,9 @@ and resumed equals an uninterrupted one bit for bit on CPU.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
@@ -38,11 +39,13 @@ class Trainer:
         if cfg.train.threads:
             torch.set_num_threads(cfg.train.threads)
         self.device = resolve_device(cfg.train.device)
-        torch.manual_seed(cfg.train.seed)  # weights, z, dropout, instance noise
         self.dataset = dataset if dataset is not None else load_dataset(cfg.data, cfg.train.seed)
         self.real = self.dataset.x.to(self.device)
         self.batch_rng = torch.Generator(device=self.device).manual_seed(cfg.train.seed + 1)
-        self.modules = self._build_modules()
+        self._rng_state: dict | None = None  # torch's global stream, swapped in while we train
+        self._in_fit = False
+        with self._own_rng(seed=cfg.train.seed):  # weights, z, dropout, instance noise
+            self.modules = self._build_modules()
         self.evaluator = build_evaluator(self.dataset, cfg.train.eval_samples, cfg.train.seed)
         self.window = ScoreWindow(self.device)
         self.health = HealthMonitor(cfg.monitor)
@@ -63,6 +66,37 @@ class Trainer:
             ema = AveragedModel(G, multi_avg_fn=avg, use_buffers=True)
         return GanModules(G, D, opt_g, opt_d, ema)
 
+    # --- random streams -----------------------------------------------------
+    @contextlib.contextmanager
+    def _own_rng(self, seed: int | None = None) -> Iterator[None]:
+        """Run with this trainer's own copy of torch's global random stream.
+
+        Dropout and randn_like draw from the global stream; swapping our copy in
+        and out keeps two trainers in one process (tests, a population) from
+        perturbing each other, so a run depends on its seed alone.
+        """
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices, device_type=self.device.type):
+            if seed is not None:
+                torch.manual_seed(seed)
+            else:
+                self._set_global_rng(self._rng_state)
+            try:
+                yield
+            finally:
+                self._rng_state = self._global_rng()
+
+    def _global_rng(self) -> dict:
+        state = {"torch": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            state["cuda"] = torch.cuda.get_rng_state(self.device)
+        return state
+
+    def _set_global_rng(self, state: dict) -> None:
+        torch.set_rng_state(state["torch"])
+        if "cuda" in state and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda"], self.device)
+
     # --- the loop ----------------------------------------------------------
     def next_batch(self) -> torch.Tensor:
         idx = torch.randint(
@@ -78,7 +112,14 @@ class Trainer:
 
         Stops early when `on_eval` returns True or the run diverges (NaN/inf).
         """
-        until = self.cfg.train.steps if until is None else until
+        with self._own_rng():
+            self._in_fit = True
+            try:
+                return self._fit(self.cfg.train.steps if until is None else until, on_eval)
+            finally:
+                self._in_fit = False
+
+    def _fit(self, until: int, on_eval: OnEval | None) -> dict:
         every = self.cfg.train.eval_every
         record: dict = self.history[-1] if self.history else {}
         window_start = time.perf_counter()
@@ -151,9 +192,9 @@ class Trainer:
     # --- checkpoints ---------------------------------------------------------
     def state_dict(self) -> dict:
         m = self.modules
-        rng = {"torch": torch.get_rng_state(), "batch": self.batch_rng.get_state()}
-        if self.device.type == "cuda":
-            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        # inside fit (a checkpoint from on_eval) the live global stream is ours
+        rng = self._global_rng() if self._in_fit else dict(self._rng_state)
+        rng["batch"] = self.batch_rng.get_state()
         return {
             "config": self.cfg.to_dict(),  # the weights carry their recipe (nanoGPT's habit)
             "step": self.step,
@@ -176,10 +217,8 @@ class Trainer:
         m.opt_d.load_state_dict(state["opt_d"])
         if m.ema is not None:
             m.ema.load_state_dict(state["ema"])
-        torch.set_rng_state(state["rng"]["torch"])
+        self._rng_state = {k: v for k, v in state["rng"].items() if k != "batch"}
         self.batch_rng.set_state(state["rng"]["batch"])
-        if "cuda" in state["rng"] and self.device.type == "cuda":
-            torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
         self.window.load_state_dict(state["window"])
         self.health.load_state_dict(state["health"])
         self.step = state["step"]

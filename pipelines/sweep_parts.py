@@ -1,0 +1,92 @@
+"""Assembling the Ray Tune run of a sweep: Ray itself, the searcher, the scheduler, the
+callbacks and the trainable with its resources."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import ray
+from ray import tune
+from ray.tune.search import ConcurrencyLimiter
+
+from pipelines import tracking
+from pipelines.ledger import SweepLedger
+from pipelines.progress import ProgressLine
+from pipelines.pruning import MilestoneScheduler, PruningRules
+from pipelines.searcher import PruneAwareOptunaSearch
+from pipelines.space_sampling import define_by_run, sampler_for
+from pipelines.trial import TrialPlan, run_trial
+from pipelines.trial_runs import TrialRunLogger
+from search_spaces import Space
+
+CHECKPOINTS_KEPT = 2  # per trial: the newest is what a resume needs; one spare while writing
+
+
+def init_ray() -> None:
+    """RAY_ADDRESS set: join that cluster; unset: start Ray on this machine with every core."""
+    if ray.is_initialized():
+        return
+    quiet = {"logging_level": logging.WARNING, "log_to_driver": False}
+    if os.environ.get("RAY_ADDRESS"):
+        ray.init(address=os.environ["RAY_ADDRESS"], **quiet)
+    else:
+        ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, **quiet)
+
+
+def trainable(space: Space, plan: TrialPlan):
+    resources = {"cpu": space.budget.cpus_per_trial, "gpu": space.budget.gpus_per_trial}
+    return tune.with_resources(tune.with_parameters(run_trial, plan=plan), resources)
+
+
+def build_tuner(
+    space: Space, plan: TrialPlan, folder: Path, exp_id: str, parent_run_id: str
+) -> tune.Tuner:
+    scheduler = MilestoneScheduler(PruningRules.from_space(space), metric=space.metric)
+    searcher = PruneAwareOptunaSearch(
+        define_by_run(space),
+        metric=space.metric,
+        mode=space.direction,
+        sampler=sampler_for(space),
+        scheduler=scheduler,
+    )
+    ledger = SweepLedger(
+        scheduler, space.direction, space.budget.max_steps, space.budget.trials, folder
+    )
+    runs = TrialRunLogger(ledger, plan, exp_id, parent_run_id, space.name, tracking.tracking_uri())
+    return tune.Tuner(
+        trainable(space, plan),
+        tune_config=tune.TuneConfig(
+            search_alg=ConcurrencyLimiter(searcher, max_concurrent=space.budget.concurrency),
+            scheduler=scheduler,
+            num_samples=space.budget.trials,
+            # a worker process serves trial after trial: no torch import per trial. Safe: a
+            # Trainer seeds and builds everything it uses (no state leaks between trials)
+            reuse_actors=True,
+        ),
+        run_config=tune.RunConfig(
+            name=folder.name,
+            storage_path=str(folder.parent),
+            # order matters: the ledger settles a trial's state before MLflow reads it
+            callbacks=[ledger, runs, ProgressLine(ledger)],
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=CHECKPOINTS_KEPT),
+            failure_config=tune.FailureConfig(max_failures=0),
+            verbose=0,
+        ),
+    )
+
+
+def restore_tuner(
+    space: Space, plan: TrialPlan, folder: Path, exp_id: str, parent_run_id: str
+) -> tune.Tuner:
+    """Ray restores the searcher, scheduler and callbacks it pickled at the first start
+    (the ledger brings the pruning rules' state back with its own); finished, pruned and
+    failed trials stay as they were, unfinished ones continue from their last checkpoint."""
+    return tune.Tuner.restore(
+        str(folder),
+        trainable=trainable(space, plan),
+        resume_unfinished=True,
+        resume_errored=False,
+        restart_errored=False,
+    )
