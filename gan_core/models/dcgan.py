@@ -12,6 +12,7 @@ from torch import nn
 
 from gan_core.config import ConfigError, ModelConfig
 from gan_core.models.layers import (
+    Discriminator,
     add_spectral_norm,
     dropout,
     init_dcgan,
@@ -104,7 +105,7 @@ def _upsampling_blocks(cfg: ModelConfig, width: int, blocks: int) -> list[nn.Mod
     return layers
 
 
-class DcganDiscriminator(nn.Module):
+class DcganDiscriminator(Discriminator):
     """image -> n x [Conv stride 2, BN (not the first), LeakyReLU, Dropout] -> flatten -> logit."""
 
     def __init__(self, cfg: ModelConfig, sample_shape: tuple[int, ...]) -> None:
@@ -115,13 +116,6 @@ class DcganDiscriminator(nn.Module):
         init_dcgan(self)
         if cfg.spectral_norm:
             add_spectral_norm(self)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.body(x)).view(-1)
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Flattened output of the last conv block, the head's input (for feature matching)."""
-        return self.body(x)
 
 
 def _downsampling_blocks(cfg: ModelConfig, in_channels: int, blocks: int) -> list[nn.Module]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
@@ -42,3 +43,20 @@ def add_spectral_norm(model: nn.Module) -> None:
     layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     for layer in layers:
         spectral_norm(layer)
+
+
+class Discriminator(nn.Module):
+    """D = head(body(x)): `body` ends in flat features, `head` maps them to one logit.
+
+    Both architectures share this split so feature matching reads the head's input.
+    """
+
+    body: nn.Module
+    head: nn.Module
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x)).view(-1)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The head's input: flattened last conv block (dcgan) or last hidden layer (mlp)."""
+        return self.body(x)

@@ -8,7 +8,13 @@ import torch
 from torch import nn
 
 from gan_core.config import ModelConfig
-from gan_core.models.layers import add_spectral_norm, dropout, init_batchnorm, output_activation
+from gan_core.models.layers import (
+    Discriminator,
+    add_spectral_norm,
+    dropout,
+    init_batchnorm,
+    output_activation,
+)
 
 
 class MlpGenerator(nn.Module):
@@ -36,7 +42,7 @@ class MlpGenerator(nn.Module):
         return self.net(z)
 
 
-class MlpDiscriminator(nn.Module):
+class MlpDiscriminator(Discriminator):
     """x -> d_depth x [Linear(ndf), BN, LeakyReLU, Dropout] -> Linear -> logit."""
 
     def __init__(self, cfg: ModelConfig, sample_shape: tuple[int, ...]) -> None:
@@ -53,10 +59,3 @@ class MlpDiscriminator(nn.Module):
         init_batchnorm(self)
         if cfg.spectral_norm:
             add_spectral_norm(self)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.body(x)).view(-1)
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Last hidden activations, the head's input (for feature matching)."""
-        return self.body(x)
