@@ -3,9 +3,10 @@
 For each built-in data set: split the real data into a reference sample and a
 disjoint real sample, score the second against the first (the floor: what a
 perfect generator would get), over several splits; score a one-mode generator
-beside it for scale; then time an evaluator call on 2000 samples.
+beside it for scale; show how the 2-D metrics rank typical generator states;
+then time an evaluator call on 2000 samples.
 
-    .venv/bin/python benchmarks/metric_floors.py            # prints two markdown tables
+    .venv/bin/python benchmarks/metric_floors.py            # prints three markdown tables
     .venv/bin/python benchmarks/metric_floors.py --seeds 1  # quicker
 
 The classifier cache goes to a temporary folder, so "build (cold)" includes
@@ -84,6 +85,34 @@ def floors(label: str, source: str, unlabelled: bool, n_ref: int, seeds: int) ->
     return rows
 
 
+def points_ladder(source: str) -> list[str]:
+    """How the 2-D metrics rank typical generator states (2000 samples each)."""
+    ds = load(source, unlabelled=False)
+    ref, other = split(ds, 2000, seed=0)
+    ev = build_evaluator(ref, 2000, seed=0)
+    g = torch.Generator().manual_seed(0)
+    sigma, modes = ds.mode_std, ds.modes
+    nearest = torch.cdist(other, modes).argmin(dim=1)
+    lo, hi = float(modes.min()) - 1, float(modes.max()) + 1
+    states = {
+        "real (floor)": other,
+        "noise 2σ": other + 2 * sigma * torch.randn(other.shape, generator=g),
+        "noise 5σ": other + 5 * sigma * torch.randn(other.shape, generator=g),
+        "noise 10σ": other + 10 * sigma * torch.randn(other.shape, generator=g),
+        "uniform spray over the square": lo + (hi - lo) * torch.rand(2000, 2, generator=g),
+        "half the modes, tight": other[nearest < len(modes) // 2],
+        "pulled halfway to the centre": other * 0.5,
+        "one mode": one_mode(ds, other),
+    }
+    keys = ("metric/modes", "metric/hq_percent", "metric/reverse_kl", "metric/swd")
+    rows = []
+    for name, x in states.items():
+        m = ev(x)
+        cells = " | ".join(f"{m[k]:.3g}" for k in (*keys, ev.objective, "coverage"))
+        rows.append(f"| {source} | {name} | {cells} | {m['diversity_ratio']:.3g} |")
+    return rows
+
+
 def call_cost(label: str, source: str, unlabelled: bool) -> str:
     ds = load(source, unlabelled)
     n = min(CALL_SAMPLES, len(ds.x))
@@ -96,7 +125,9 @@ def call_cost(label: str, source: str, unlabelled: bool) -> str:
     warm = time.perf_counter() - t0
     g = torch.Generator().manual_seed(1)
     fake = ds.x[torch.randint(len(ds.x), (CALL_SAMPLES,), generator=g)]
-    fake = fake + 0.01 * torch.randn(fake.shape, generator=g)  # no exact duplicates of the reference
+    fake = fake + 0.01 * torch.randn(
+        fake.shape, generator=g
+    )  # no exact duplicates of the reference
     ev(fake)  # warm-up
     times = []
     for _ in range(5):
@@ -105,9 +136,11 @@ def call_cost(label: str, source: str, unlabelled: bool) -> str:
         times.append(time.perf_counter() - t0)
     call = statistics.median(times)
     interval = EVAL_EVERY / STEPS_PER_S[ds.family]
+    info = feature_net.classifier_info(ds.x, ds.labels) if ds.labels is not None else None
+    accuracy = f"{info['val_accuracy']:.3f}" if info and ds.family == "image" else "-"
     return (
-        f"| {label} | {n} | {CALL_SAMPLES} | {cold:.2f} | {warm:.2f} | {1000 * call:.0f} | "
-        f"{100 * call / interval:.1f} % of {interval:.1f} s |"
+        f"| {label} | {n} | {CALL_SAMPLES} | {cold:.2f} | {warm:.2f} | {accuracy} | "
+        f"{1000 * call:.0f} | {100 * call / interval:.1f} % of {interval:.1f} s |"
     )
 
 
@@ -122,13 +155,22 @@ def main() -> None:
         print("|---|---|---|---|")
         for label, source, unlabelled, n_ref in DATA_SETS:
             print("\n".join(floors(label, source, unlabelled, n_ref, args.seeds)), flush=True)
+        print()
+        print(
+            "| data set | samples | modes | % high quality | reverse KL | SWD | "
+            "swd_precision (objective) | coverage | diversity_ratio |"
+        )
+        print("|---|---|---|---|---|---|---|---|---|")
+        for source in ("ring8", "grid25"):
+            print("\n".join(points_ladder(source)), flush=True)
         os.environ["GANSWEEP_CACHE"] = tempfile.mkdtemp(dir=cache)  # cold again for the timings
         print()
         print(
-            "| data set | reference n | fakes | build cold (s) | build warm (s) | call (ms) | "
+            "| data set | reference n | fakes | build cold (s) | build warm (s) | "
+            "classifier held-out accuracy | call (ms) | "
             f"share of an eval interval ({EVAL_EVERY} steps) |"
         )
-        print("|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|")
         for label, source, unlabelled, _ in DATA_SETS:
             print(call_cost(label, source, unlabelled), flush=True)
 

@@ -46,7 +46,8 @@ class Trainer:
         self._in_fit = False
         with self._own_rng(seed=cfg.train.seed):  # weights, z, dropout, instance noise
             self.modules = self._build_modules()
-        self.evaluator = build_evaluator(self.dataset, cfg.train.eval_samples, cfg.train.seed)
+        # One reference sample for every seed: trials of a sweep are ranked on the same yardstick.
+        self.evaluator = build_evaluator(self.dataset, cfg.train.eval_samples, seed=0)
         self.window = ScoreWindow(self.device)
         self.health = HealthMonitor(cfg.monitor)
         self.step = 0

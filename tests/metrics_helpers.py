@@ -4,13 +4,13 @@ and the step-by-step corruptions the metrics must rank."""
 from __future__ import annotations
 
 import dataclasses
+from itertools import pairwise
 
 import torch
 import torch.nn.functional as F
 
 from gan_core.config import DataConfig
 from gan_core.data import Dataset, load_dataset
-from gan_core.metrics import build_evaluator
 
 
 def load(source: str, **kw) -> Dataset:
@@ -31,15 +31,15 @@ def evaluate_each(ev, samples: list[torch.Tensor], key: str) -> list[float]:
 
 
 def strictly_increasing(values: list[float]) -> bool:
-    return all(b > a for a, b in zip(values, values[1:]))
+    return all(b > a for a, b in pairwise(values))
 
 
 def strictly_decreasing(values: list[float]) -> bool:
-    return all(b < a for a, b in zip(values, values[1:]))
+    return all(b < a for a, b in pairwise(values))
 
 
 def non_increasing(values: list[float]) -> bool:
-    return all(b <= a for a, b in zip(values, values[1:]))
+    return all(b <= a for a, b in pairwise(values))
 
 
 def noisy(x: torch.Tensor, std: float, seed: int = 1) -> torch.Tensor:
@@ -66,6 +66,3 @@ def blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
         k.view(1, 1, -1, 1).repeat(c, 1, 1, 1),
         groups=c,
     )
-
-
-__all__ = ["build_evaluator", "load", "split"]

@@ -8,10 +8,10 @@ import dataclasses
 import pytest
 import torch
 
-from gan_core.metrics import build_evaluator
+from gan_core.data import Dataset
+from gan_core.metrics import build_evaluator, feature_net
 from tests.metrics_helpers import (
     blur,
-    evaluate_each,
     load,
     noisy,
     non_increasing,
@@ -91,18 +91,50 @@ def test_a_one_image_generator_scores_as_collapsed(digits):
     assert m[OBJECTIVE] > 50 * ev(other)[OBJECTIVE]
 
 
-def test_noise_images_reach_no_real_data_even_when_every_class_is_predicted(digits):
+def test_noise_images_reach_no_real_data_though_the_classifier_names_many_classes(digits):
     """Why "coverage" is the k-NN coverage: a classifier labels noise as some class anyway."""
-    ev, _, _, _ = digits
+    ev, _, _, labelled = digits
     g = torch.Generator().manual_seed(0)
     m = ev(torch.rand(900, 1, 8, 8, generator=g) * 2 - 1)
     assert m["coverage"] < 0.05 and m["metric/precision"] < 0.05
+    if labelled:
+        assert m["metric/class_coverage"] >= 0.3  # measured 0.6
 
 
-def test_evaluation_is_deterministic_and_leaves_the_global_rng_alone(classifier_cache):
+@pytest.mark.parametrize("labelled", [True, False])
+def test_evaluation_is_deterministic_and_leaves_the_global_rng_alone(classifier_cache, labelled):
     ds = load("digits")
+    if not labelled:
+        ds = dataclasses.replace(ds, labels=None)
     ref, other, _ = split(ds, 900)
     state = torch.get_rng_state()
     first = build_evaluator(ref, 900, seed=0)(other)
     assert torch.equal(torch.get_rng_state(), state)
     assert build_evaluator(ref, 900, seed=0)(other) == first
+
+
+def test_color_images_of_another_size_get_a_classifier_too(classifier_cache):
+    """3 x 16 x 16, two classes told apart by colour: the classifier adapts to any shape."""
+    g = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 2, (300,), generator=g)
+    x = 0.3 * torch.randn(300, 3, 16, 16, generator=g)
+    x[:, 0] += (labels * 2 - 1).view(-1, 1, 1).float() * 0.5  # class 1 redder
+    ds = Dataset("colours", "image", x.clamp(-1, 1), labels)
+    ref, other, other_labels = split(ds, 150)
+    ev = build_evaluator(ref, 150)
+    assert ev(other)["metric/class_coverage"] == 1.0
+    assert ev(other[other_labels == 0])["metric/class_coverage"] == 0.5
+
+
+@pytest.mark.slow
+def test_mnist_classifier_is_accurate_and_its_floor_sits_far_below_one_class(classifier_cache):
+    ds = load("mnist")
+    ref, other, other_labels = split(ds, 2500)
+    ev = build_evaluator(ref, 2000)
+    info = feature_net.classifier_info(ref.x, ref.labels)
+    assert info is not None and info["val_accuracy"] > 0.93
+    floor, one_class = ev(other[:2000]), ev(other[other_labels == 3])
+    assert floor["metric/class_coverage"] == 1.0 and floor["metric/class_kl"] < 0.02
+    # <= 0.2, not == 0.1: a 95 % classifier confuses up to ~10 % of some classes (4 -> 9).
+    assert one_class["metric/class_coverage"] <= 0.2
+    assert one_class[OBJECTIVE] > 100 * floor[OBJECTIVE]

@@ -11,11 +11,16 @@ Definitions, default objectives and measured floors: docs/metrics.md.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from gan_core.metrics.base import Evaluator, MetricError
 from gan_core.metrics.images import ImageEvaluator
 from gan_core.metrics.points import PointsEvaluator
 from gan_core.metrics.tables import TableEvaluator
 from gan_core.metrics.threads import one_thread
+
+if TYPE_CHECKING:
+    from gan_core.data import Dataset
 
 EVALUATORS: dict[str, type[Evaluator]] = {
     "points": PointsEvaluator,
@@ -24,7 +29,7 @@ EVALUATORS: dict[str, type[Evaluator]] = {
 }
 
 
-def build_evaluator(dataset, n_samples: int, seed: int = 0) -> Evaluator:
+def build_evaluator(dataset: Dataset, n_samples: int, seed: int = 0) -> Evaluator:
     """The evaluator of the dataset's family, with its reference sample drawn with `seed`."""
     family = getattr(dataset, "family", None)
     if family not in EVALUATORS:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 
 from gan_core.metrics.threads import one_thread
+
+if TYPE_CHECKING:
+    from gan_core.data import Dataset
 
 MIN_SAMPLES = 10  # k-NN balls (k = 5) and covariances need a handful of points
 
@@ -39,7 +43,7 @@ class Evaluator:
     objective: str = ""
     direction: str = "min"
 
-    def __init__(self, dataset, n_samples: int, seed: int = 0) -> None:
+    def __init__(self, dataset: Dataset, n_samples: int, seed: int = 0) -> None:
         if n_samples < MIN_SAMPLES:
             raise MetricError(
                 f"n_samples={n_samples}: metrics need at least {MIN_SAMPLES} samples; "
@@ -54,10 +58,10 @@ class Evaluator:
     @torch.no_grad()
     def __call__(self, fake: torch.Tensor) -> dict[str, float]:
         fake = self._check(fake)
-        if not bool(torch.isfinite(fake).all()):
-            # A diverged generator: every number is NaN, which the monitor reads as "diverged".
-            return dict.fromkeys(self.keys, math.nan)
         with one_thread():
+            if not bool(torch.isfinite(fake).all()):
+                # A diverged generator: every number is NaN, which the monitor reads as "diverged".
+                return dict.fromkeys(self.keys, math.nan)
             return self._evaluate(fake)
 
     def _check(self, fake: torch.Tensor) -> torch.Tensor:

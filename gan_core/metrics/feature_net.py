@@ -80,9 +80,10 @@ class RandomConvFeatures(nn.Module):
         widths = (16, 32, 32)
         self.blocks = nn.ModuleList()
         ch = channels
-        for out in widths:
-            self.blocks.append(nn.Conv2d(ch, out, 3, stride=2, padding=1))
-            ch = out
+        with torch.random.fork_rng(devices=[]):  # nn.Conv2d's default init draws from it
+            for out in widths:
+                self.blocks.append(nn.Conv2d(ch, out, 3, stride=2, padding=1))
+                ch = out
         g = torch.Generator().manual_seed(seed)
         for conv in self.blocks:  # He init from our own generator: same weights everywhere
             fan_in = conv.in_channels * 9
@@ -174,8 +175,8 @@ def _load(path: Path, x: torch.Tensor, n_classes: int) -> SmallCNN | None:
         with torch.random.fork_rng(devices=[]):
             model = SmallCNN(x.shape[1], x.shape[-1], n_classes)
         model.load_state_dict(saved["state_dict"])
-    except Exception:  # noqa: BLE001 - a cache is best effort: any unreadable file is retrained
-        return None  # (partial write, older format, other torch version) and overwritten
+    except Exception:  # a cache is best effort: an unreadable file (partial write, older
+        return None  # format, other torch version) is retrained and overwritten
     return model.eval()
 
 

@@ -15,6 +15,7 @@ the mode std. See docs/metrics.md for the reasons and the measured floors.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -27,6 +28,9 @@ from gan_core.metrics.distances import (
     sliced_wasserstein,
     sorted_projections,
 )
+
+if TYPE_CHECKING:
+    from gan_core.data import Dataset
 
 HQ_SIGMAS = 3.0  # PacGAN/VEEGAN: high quality = within 3 std of the nearest mode
 MIN_HQ_PER_MODE = 1  # PacGAN's code: a mode with >= 1 high-quality sample is captured
@@ -48,7 +52,7 @@ class PointsEvaluator(Evaluator):
     objective = "metric/swd_precision"
     direction = "min"
 
-    def __init__(self, dataset, n_samples: int, seed: int = 0) -> None:
+    def __init__(self, dataset: Dataset, n_samples: int, seed: int = 0) -> None:
         if dataset.modes is None or not dataset.mode_std:
             raise MetricError(
                 f"data set {dataset.name!r}: the points metrics need the mixture's modes and "
