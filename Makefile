@@ -13,8 +13,13 @@ CONFIG ?=
 STEPS  ?=
 OUT    ?=
 ARGS   ?=
+RESUME ?=
+SWEEP  ?=
+RUN    ?=
+N      ?= 64
+PORT   ?=
 
-.PHONY: install test test-fast sweep train check lint format bench ui export report clean
+.PHONY: install test test-fast sweep train check lint format bench ui export report sample clean
 
 install: $(STAMP)
 
@@ -32,11 +37,25 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow" tests
 
 sweep: $(STAMP)
-	$(BIN)/gansweep sweep --space $(SPACE) $(ARGS)
+	$(BIN)/gansweep sweep --space $(SPACE) $(if $(filter 1 yes true,$(RESUME)),--resume) $(ARGS)
 
 train: $(STAMP)
-	@test -n "$(CONFIG)" || (echo "usage: make train CONFIG=configs/grid25_mlp.yaml [STEPS=N] [OUT=dir]"; exit 2)
-	$(BIN)/gansweep train --config $(CONFIG) $(if $(STEPS),--steps $(STEPS)) $(if $(OUT),--out $(OUT)) $(ARGS)
+	@test -n "$(CONFIG)" || (echo "usage: make train CONFIG=configs/best.yaml [STEPS=N] [OUT=dir] [RESUME=1]"; exit 2)
+	$(BIN)/gansweep train --config $(CONFIG) $(if $(STEPS),--steps $(STEPS)) $(if $(OUT),--out $(OUT)) $(if $(filter 1 yes true,$(RESUME)),--resume) $(ARGS)
+
+# the best finished trial of a sweep (default: the latest) as a config, read from MLflow
+export: $(STAMP)
+	$(BIN)/gansweep export $(if $(SWEEP),--sweep $(SWEEP)) $(if $(OUT),--out $(OUT)) $(ARGS)
+
+sample: $(STAMP)
+	@test -n "$(RUN)" || (echo "usage: make sample RUN=<mlflow run id of make train> [N=64] [OUT=samples.png]"; exit 2)
+	$(BIN)/gansweep sample --run $(RUN) --n $(N) $(if $(OUT),--out $(OUT)) $(ARGS)
+
+report: $(STAMP)
+	$(BIN)/gansweep report $(if $(SWEEP),--sweep $(SWEEP)) $(if $(OUT),--out $(OUT)) $(ARGS)
+
+ui: $(STAMP)
+	$(BIN)/gansweep ui $(if $(PORT),--port $(PORT)) $(ARGS)
 
 check: $(STAMP)
 	@test -n "$(CONFIG)" || (echo "usage: make check CONFIG=configs/digits_dcgan.yaml"; exit 2)

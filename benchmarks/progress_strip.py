@@ -1,6 +1,6 @@
 """Put a run's sample pictures of several steps side by side, labelled: docs/img/*.png.
 
-    .venv/bin/python benchmarks/progress_strip.py runs/digits 100 500 1000 2000 docs/img/digits_progress.png
+.venv/bin/python benchmarks/progress_strip.py runs/digits 100 500 1000 2000 docs/img/digits_progress.png
 """
 
 from __future__ import annotations

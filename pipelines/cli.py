@@ -15,19 +15,81 @@ def load_config(path: str | None, overrides: list[str]) -> GanConfig:
 
 
 def cmd_train(args) -> int:
-    from pipelines.train import default_out_dir, train_production
+    from pipelines.train import default_out_dir, latest_out_dir
 
     cfg = load_config(args.config, args.overrides)
     if args.steps:
         cfg.train.steps = args.steps
-    out = Path(args.out) if args.out else default_out_dir(args.config)
-    record = train_production(cfg, out, resume=args.resume, progress=not args.quiet)
+    out = Path(args.out) if args.out else None
+    if out is None and args.resume:
+        out = latest_out_dir(args.config)
+        if out is None:
+            raise ValueError(
+                f"--resume: no run folder of {args.config or 'this config'} under runs/ holds "
+                "a checkpoint; name the folder with --out (make train ... OUT=runs/x RESUME=1)"
+            )
+        print(f"resuming {out}")
+    out = out or default_out_dir(args.config)
+    if args.no_tracking:
+        from pipelines.train import train_production
+
+        record = train_production(cfg, out, resume=args.resume, progress=not args.quiet)
+    else:
+        from pipelines.train_tracking import train_tracked
+
+        record, run = train_tracked(
+            cfg, out, args.config, args.resume, not args.quiet, args.experiment
+        )
     print(
         f"done: step {record['step']}  objective {record['objective']:.4g}  "
         f"G score {record['score/g']:.2f}  D score {record['score/d']:.2f}  health {record['health']}"
     )
     print(f"wrote {out}/ (config.yaml, checkpoint.pt, samples.png, scores.png, metrics.jsonl)")
+    if not args.no_tracking:
+        print(f"MLflow run {run.run_id} (experiment {args.experiment}); draw from it:")
+        print(f"  make sample RUN={run.run_id} N=64 OUT=samples.png")
     return 0
+
+
+def cmd_export(args) -> int:
+    from pipelines.export import export_best
+
+    written = export_best(args.sweep, args.out, args.metric, args.mode, args.top, args.format)
+    for e in written:
+        p = e.provenance
+        print(
+            f"#{p['rank']} trial {p['trial_id']} (run {p['trial_run_id']}): {p['metric']} "
+            f"{p['value']:.6g} at step {p['step']} -> {e.path}"
+        )
+    print(f"sweep {written[0].provenance['sweep_name']}; train the best: "
+          f"make train CONFIG={written[0].path}")
+    return 0
+
+
+def cmd_sample(args) -> int:
+    from pipelines.sample import sample_run
+
+    out = sample_run(args.run, args.n, args.out, seed=args.seed)
+    print(f"wrote {args.n} samples to {out}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from pipelines.report import write_report
+
+    out = write_report(args.sweep, args.out)
+    print(f"wrote {out} (also logged on the sweep's parent run as report/report.html)")
+    return 0
+
+
+def cmd_ui(args) -> int:
+    from pipelines.ui import UiError, serve
+
+    try:
+        return serve(args.host, args.port)
+    except UiError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
 
 
 def cmd_check(args) -> int:
@@ -80,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", help="output folder (default runs/<config>-<time>)")
     t.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--experiment", default="gansweep-train", help="MLflow experiment of the run")
+    t.add_argument("--no-tracking", action="store_true", help="no MLflow run, files only")
     t.set_defaults(func=cmd_train)
     with_config("check", "run the pre-flight checks alone").set_defaults(func=cmd_check)
     sub.add_parser("keys", help="list every config key").set_defaults(func=cmd_keys)
@@ -93,6 +157,32 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-steps", type=int)
     s.add_argument("--resume", action="store_true", help="continue an interrupted sweep")
     s.set_defaults(func=cmd_sweep)
+
+    e = sub.add_parser("export", help="write the best finished trial of a sweep as a config")
+    e.add_argument("--sweep", help="parent run id, sweep name or folder (default: the latest)")
+    e.add_argument("--out", default="configs/best.yaml", help="file of the best trial")
+    e.add_argument("--metric", help="rank by this metric (default: the sweep's objective)")
+    e.add_argument("--mode", choices=("min", "max"), help="better is min or max")
+    e.add_argument("--top", type=int, default=1, help="export the best K (rank k: <out>-k)")
+    e.add_argument("--format", choices=("yaml", "json"), help="default: from --out's suffix")
+    e.set_defaults(func=cmd_export)
+
+    sm = sub.add_parser("sample", help="draw from the generator a training run logged")
+    sm.add_argument("--run", required=True, help="MLflow run id of `make train` (or a model URI)")
+    sm.add_argument("--n", type=int, default=64, help="how many samples")
+    sm.add_argument("--out", default="samples.png", help=".png, .csv, .parquet or .npy")
+    sm.add_argument("--seed", type=int, default=0, help="seed of the latent noise")
+    sm.set_defaults(func=cmd_sample)
+
+    r = sub.add_parser("report", help="HTML report of a sweep (also logged on its parent run)")
+    r.add_argument("--sweep", help="parent run id, sweep name or folder (default: the latest)")
+    r.add_argument("--out", help="HTML file (default reports/<sweep>.html)")
+    r.set_defaults(func=cmd_report)
+
+    u = sub.add_parser("ui", help="serve the MLflow UI over the tracking store")
+    u.add_argument("--host", default="127.0.0.1")
+    u.add_argument("--port", type=int, help="default 5000, or a free one when 5000 is taken")
+    u.set_defaults(func=cmd_ui)
     return p
 
 

@@ -65,6 +65,7 @@ class SweepLedger(tune.Callback):
         self.rows: dict[str, TrialRow] = {}
         self.started = time.time()
         self.lost: list[str] = []
+        self.session = (time.time(), 0)  # (start, steps then) of this driver: the pace to come
         self._reconciled = False
 
     # --- Ray hooks -----------------------------------------------------------
@@ -92,8 +93,9 @@ class SweepLedger(tune.Callback):
         reason = self.scheduler.reason(trial.trial_id)
         if reason:
             row.state, row.reason = "pruned", reason
-        elif row.error:
+        elif row.error or not row.history:
             row.state = "failed"
+            row.error = row.error or "ended before its first eval point"
         else:
             row.state = "finished"
         self.save()
@@ -165,6 +167,7 @@ class SweepLedger(tune.Callback):
         self.started = state.get("started", self.started)
         self.lost = list(state.get("lost", []))
         self.scheduler.rules.load_state_dict(state["rules"])
+        self.session = (time.time(), sum(r.steps for r in self.rows.values()))
 
     def save(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)

@@ -3,8 +3,8 @@
     [03:12 | ~4:30 left] 9/16 trials: 2 running, 4 finished, 3 pruned (rank@500 2, stall 1),
     0 failed | best 14.2 (a1b2c3_00004) | steps 14,750 of 32,000
 
-On a terminal the line rewrites itself; in a log a new line is written when something
-changes, at most every `every_s` seconds.
+On a terminal the line rewrites itself every `every_s` seconds; in a log a new line is
+written when the counts or steps change.
 """
 
 from __future__ import annotations
@@ -39,11 +39,10 @@ class ProgressLine(tune.Callback):
     def show(self, final: bool = False) -> None:
         text = progress_text(self.ledger)
         self._last_print = time.time()
-        tty = sys.stdout.isatty()
-        if tty:
+        if sys.stdout.isatty():
             print("\r" + text.ljust(len(self._last_text)), end="\n" if final else "", flush=True)
-        elif text != self._last_text:
-            print(text, flush=True)
+        elif _news(text) != _news(self._last_text) or final:
+            print(text, flush=True)  # a log gets a line when the counts or steps move
         self._last_text = text
 
 
@@ -59,13 +58,19 @@ def progress_text(ledger: SweepLedger) -> str:
     steps = sum(r.steps for r in rows)
     budget = ledger.trials * ledger.max_steps
     elapsed = time.time() - ledger.started
+    session_start, session_steps = ledger.session
     done = states["finished"] + states["pruned"] + states["failed"]
     return (
-        f"[{_clock(elapsed)}{_eta(elapsed, steps, budget)}] {len(rows)}/{ledger.trials} trials: "
+        f"[{_clock(elapsed)}{_eta(time.time() - session_start, steps - session_steps, budget - steps)}] {len(rows)}/{ledger.trials} trials: "
         f"{states['running']} running, {states['finished']} finished, {pruned}, "
         f"{states['failed']} failed | {best_text} | steps {steps:,} of at most {budget:,}"
         + (" | done" if done == ledger.trials else "")
     )
+
+
+def _news(text: str) -> str:
+    """The line without its clock, which changes every time."""
+    return text.split("] ", 1)[-1]
 
 
 def _clock(seconds: float) -> str:
@@ -73,9 +78,8 @@ def _clock(seconds: float) -> str:
     return f"{minutes:02d}:{sec:02d}"
 
 
-def _eta(elapsed: float, steps: int, budget: int) -> str:
-    """Time left if the rest ran at the pace so far with no pruning: an upper bound."""
+def _eta(elapsed: float, steps: int, steps_left: int) -> str:
+    """Time left if the rest ran at this driver's pace with no pruning: an upper bound."""
     if steps <= 0 or elapsed < 1:
         return ""
-    left = elapsed * (budget - steps) / steps
-    return f" | <{_clock(left)} left"
+    return f" | <{_clock(elapsed * steps_left / steps)} left"

@@ -4,6 +4,7 @@ reads first: top finished trials, prune reasons, parameter importance, steps sav
 from __future__ import annotations
 
 import math
+import warnings
 from collections import Counter
 from typing import Any
 
@@ -83,7 +84,9 @@ def param_importance(table: pd.DataFrame, space: Space) -> dict[str, float]:
             )
         )
     try:
-        importances = optuna.importance.get_param_importances(study)
+        with warnings.catch_warnings():  # "few trials per regime": a sweep is small by design
+            warnings.simplefilter("ignore", UserWarning)
+            importances = optuna.importance.get_param_importances(study)
     except (ValueError, RuntimeError):  # too few or too uniform trials to say anything
         return {}
     return {k: round(float(v), 4) for k, v in importances.items()}

@@ -23,7 +23,9 @@ from typing import Any
 
 import optuna
 import pandas as pd
+from mlflow import MlflowClient
 
+from gan_core.data import BUILTIN_NAMES
 from pipelines import tracking
 from pipelines.ledger import load_rows
 from pipelines.preflight import check_space_before_start
@@ -58,7 +60,8 @@ class SweepResult:
 
 
 def storage_root() -> Path:
-    return Path(os.environ.get("GANSWEEP_STORAGE") or tracking.REPO_ROOT / "runs" / "sweeps")
+    root = os.environ.get("GANSWEEP_STORAGE") or tracking.REPO_ROOT / "runs" / "sweeps"
+    return Path(root).expanduser().resolve()
 
 
 def run_sweep(
@@ -92,12 +95,8 @@ def run_sweep(
         )
     for warning in check_space_before_start(space):
         print(f"warning: {warning}")
-    plan = plan_for(space)
-    client = tracking.client()
-    exp_id = tracking.experiment_id(client, meta["experiment"])
-    if not meta.get("parent_run_id"):
-        meta["parent_run_id"] = start_parent(client, exp_id, space, folder)
-    meta.update(experiment_id=exp_id, tracking_uri=tracking.tracking_uri(), status="running")
+    plan = plan_for(space, folder)
+    client, exp_id = open_tracking(meta, space, folder)
     write_meta(folder, meta)
 
     init_ray()
@@ -109,6 +108,17 @@ def run_sweep(
     return finish(space, folder, client, meta)
 
 
+def open_tracking(meta: dict, space: Space, folder: Path) -> tuple[MlflowClient, str]:
+    """The experiment and the sweep's parent run; a resumed sweep keeps its first store."""
+    uri = meta.get("tracking_uri") or tracking.tracking_uri()
+    client = MlflowClient(tracking_uri=uri)
+    exp_id = tracking.experiment_id(client, meta["experiment"])
+    if not meta.get("parent_run_id"):
+        meta["parent_run_id"] = start_parent(client, exp_id, space, folder)
+    meta.update(experiment_id=exp_id, tracking_uri=uri, status="running")
+    return client, exp_id
+
+
 def quiet_libraries() -> None:
     """Our progress line replaces Ray's tables; snapshots are small, so frequent is fine."""
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", SNAPSHOT_EVERY_S)
@@ -117,14 +127,19 @@ def quiet_libraries() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
-def plan_for(space: Space) -> TrialPlan:
+def plan_for(space: Space, folder: Path) -> TrialPlan:
     threads = max(1, int(space.budget.cpus_per_trial))  # torch threads = the CPUs Ray gave
     base = space.base
     if base.train.threads == 0:
         base = base.with_overrides({"train.threads": threads}, source="sweep")
+    source = Path(base.data.source).expanduser()
+    if base.data.source not in BUILTIN_NAMES and source.exists():
+        # Ray runs each trial in its own working directory: a relative path would not resolve
+        base = base.with_overrides({"data.source": str(source.resolve())}, source="sweep")
     return TrialPlan(
         base=base.to_dict(),
         milestones=space.milestones,
+        folder=str(folder),
         metric=space.metric,
         direction=space.direction,
     )

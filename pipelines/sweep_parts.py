@@ -21,8 +21,6 @@ from pipelines.trial import TrialPlan, run_trial
 from pipelines.trial_runs import TrialRunLogger
 from search_spaces import Space
 
-CHECKPOINTS_KEPT = 2  # per trial: the newest is what a resume needs; one spare while writing
-
 
 def init_ray() -> None:
     """RAY_ADDRESS set: join that cluster; unset: start Ray on this machine with every core."""
@@ -32,6 +30,10 @@ def init_ray() -> None:
     if os.environ.get("RAY_ADDRESS"):
         ray.init(address=os.environ["RAY_ADDRESS"], **quiet)
     else:
+        # Ray starts workers at nice 15; on a machine shared with other work that starves
+        # the trials (measured: a trial at a third of the bare trainer's speed). They are
+        # the work here, so they run at normal priority.
+        os.environ.setdefault("RAY_worker_niceness", "0")
         ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, **quiet)
 
 
@@ -54,7 +56,8 @@ def build_tuner(
     ledger = SweepLedger(
         scheduler, space.direction, space.budget.max_steps, space.budget.trials, folder
     )
-    runs = TrialRunLogger(ledger, plan, exp_id, parent_run_id, space.name, tracking.tracking_uri())
+    uri = tracking.tracking_uri()
+    runs = TrialRunLogger(ledger, plan, exp_id, parent_run_id, space.name, uri)
     return tune.Tuner(
         trainable(space, plan),
         tune_config=tune.TuneConfig(
@@ -70,7 +73,6 @@ def build_tuner(
             storage_path=str(folder.parent),
             # order matters: the ledger settles a trial's state before MLflow reads it
             callbacks=[ledger, runs, ProgressLine(ledger)],
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=CHECKPOINTS_KEPT),
             failure_config=tune.FailureConfig(max_failures=0),
             verbose=0,
         ),
@@ -81,8 +83,9 @@ def restore_tuner(
     space: Space, plan: TrialPlan, folder: Path, exp_id: str, parent_run_id: str
 ) -> tune.Tuner:
     """Ray restores the searcher, scheduler and callbacks it pickled at the first start
-    (the ledger brings the pruning rules' state back with its own); finished, pruned and
-    failed trials stay as they were, unfinished ones continue from their last checkpoint."""
+    (the ledger brings the pruning rules' state back from its own file); finished, pruned
+    and failed trials stay as they were, unfinished ones continue from their own last
+    checkpoint (pipelines/trial.py)."""
     return tune.Tuner.restore(
         str(folder),
         trainable=trainable(space, plan),

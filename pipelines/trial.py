@@ -1,11 +1,19 @@
 """The Ray Tune trainable: one trial is one `Trainer` run of base config + sampled keys.
 
 It reports at the trainer's eval points only (reporting every step cost more than half
-the throughput, DESIGN.md), with the GAN step as the time axis, and checkpoints at each
-of them so a trial resumed after a driver crash continues from its last report. A sample
-grid rides along in the checkpoint at milestones, at the last step and when the health
-turns bad: the driver logs it to MLflow from there (pipelines/tracking.py), which works
-wherever the storage path is shared, with no MLflow access from the workers.
+the throughput, DESIGN.md), with the GAN step as the time axis. At each of them it first
+replaces its checkpoint in its own folder, `<sweep>/trials/<trial_id>/trainer.pt`, and at
+milestones, the last step and when the health turns bad it draws a sample grid there too;
+the driver logs the grid to MLflow from that folder (pipelines/trial_runs.py), so workers
+need no MLflow access, only the storage path that all nodes share.
+
+Why its own folder and not Ray's checkpoints: Ray's experiment snapshot names a trial's
+latest checkpoint, and `num_to_keep` deletes older ones; a driver killed between a deletion
+and the next snapshot leaves a snapshot that names a deleted checkpoint, and the trial
+cannot resume ("Could not recover from checkpoint as it does not exist on storage
+anymore": measured in tests/test_sweep_integration.py's kill test). One file per trial,
+found by the trial id that Ray keeps across a resume, has no such window, and the final
+one stays for `make export`.
 
 A trial that raises reports `state: failed` with the error and returns, so the sweep goes
 on and the failure is recorded like any other outcome.
@@ -14,7 +22,6 @@ on and the failure is recorded like any other outcome.
 from __future__ import annotations
 
 import math
-import tempfile
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +34,7 @@ from gan_core.trainer import Trainer
 
 CHECKPOINT_FILE = "trainer.pt"
 SAMPLES_PREFIX = "samples_"  # samples_000500.png: the grid at step 500
+GRID_KEY = "grid_file"  # result key naming the grid drawn at this eval point
 MAX_ERROR_CHARS = 2000
 
 
@@ -36,35 +44,40 @@ class TrialPlan:
 
     base: dict  # GanConfig.to_dict() of the space's base (budget, data and threads applied)
     milestones: tuple[int, ...]
+    folder: str  # the sweep's folder on the storage path every node shares
     metric: str = "objective"
     direction: str = "min"
 
     def config_for(self, overrides: dict[str, Any]) -> GanConfig:
         return GanConfig.from_dict(self.base).with_overrides(dict(overrides), source="trial")
 
+    def trial_folder(self, trial_id: str) -> Path:
+        return Path(self.folder) / "trials" / trial_id
+
 
 def run_trial(config: dict[str, Any], plan: TrialPlan) -> None:
     """Ray Tune function trainable; `config` holds the sampled dotted keys."""
     trainer = None
+    folder = plan.trial_folder(tune.get_context().get_trial_id())
     try:
-        trainer = start_trainer(plan, config)
-        report = EvalReporter(trainer, plan)
-        if trainer.step >= trainer.cfg.train.steps and trainer.history:
-            report(trainer.history[-1])  # resumed from its final checkpoint: say it again
-        else:
+        trainer = start_trainer(plan, config, folder)
+        report = EvalReporter(trainer, plan, folder)
+        if trainer.history:
+            # resumed: the driver may have died between this checkpoint and its report, so
+            # say it again (the driver skips steps it has); then go on if steps are left
+            report(trainer.history[-1])
+        if trainer.step < trainer.cfg.train.steps:
             trainer.fit(on_eval=report)
     except Exception as err:  # a failed trial must not end the sweep
         tune.report(failed_result(err, trainer, plan.metric))
 
 
-def start_trainer(plan: TrialPlan, overrides: dict[str, Any]) -> Trainer:
+def start_trainer(plan: TrialPlan, overrides: dict[str, Any], folder: Path) -> Trainer:
+    """A new trainer, or the trial's own from its last eval point when Ray resumes it."""
     cfg = plan.config_for(overrides)
-    checkpoint = tune.get_checkpoint()
-    if checkpoint is None:
-        trainer = Trainer(cfg)
-    else:
-        with checkpoint.as_directory() as folder:
-            trainer = Trainer.from_checkpoint(Path(folder) / CHECKPOINT_FILE, cfg=cfg)
+    checkpoint = folder / CHECKPOINT_FILE
+    resuming = checkpoint.is_file()
+    trainer = Trainer.from_checkpoint(checkpoint, cfg=cfg) if resuming else Trainer(cfg)
     if plan.metric == "objective" and trainer.evaluator.direction != plan.direction:
         raise ValueError(
             f"the space says direction {plan.direction!r} but the {trainer.dataset.family} "
@@ -75,31 +88,33 @@ def start_trainer(plan: TrialPlan, overrides: dict[str, Any]) -> Trainer:
 
 
 class EvalReporter:
-    """The trainer's on_eval callback: one Ray report with a checkpoint per eval point."""
+    """The trainer's on_eval callback: checkpoint (and grid), then one Ray report."""
 
-    def __init__(self, trainer: Trainer, plan: TrialPlan):
+    def __init__(self, trainer: Trainer, plan: TrialPlan, folder: Path):
         self.trainer = trainer
+        self.folder = folder
         self.grid_steps = set(plan.milestones) | {trainer.cfg.train.steps}
 
     def __call__(self, record: dict) -> None:
         metrics = result_of(record)
-        with tempfile.TemporaryDirectory(prefix="gansweep-ckpt-") as folder:
-            self.trainer.save_checkpoint(Path(folder) / CHECKPOINT_FILE)
-            if self._wants_grid(record):
-                self._save_grid(Path(folder), record["step"])
-            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+        self.trainer.save_checkpoint(self.folder / CHECKPOINT_FILE)  # atomic replace
+        if self._wants_grid(record):
+            metrics[GRID_KEY] = self._save_grid(record["step"])
+        tune.report(metrics)
 
     def _wants_grid(self, record: dict) -> bool:
         health = record.get("health", "ok")
         return record["step"] in self.grid_steps or health not in ("ok", "diverged")
 
-    def _save_grid(self, folder: Path, step: int) -> None:
+    def _save_grid(self, step: int) -> str:
         from gan_core.plots import save_samples  # matplotlib only when a grid is drawn
 
         dataset = self.trainer.dataset
         n = 64 if dataset.family == "image" else 1000
         fake = self.trainer.sample(n, seed=self.trainer.cfg.train.seed + 3)
-        save_samples(fake, dataset, folder / f"{SAMPLES_PREFIX}{step:06d}.png", f"step {step}")
+        name = f"{SAMPLES_PREFIX}{step:06d}.png"
+        save_samples(fake, dataset, self.folder / name, f"step {step}")
+        return name
 
 
 def result_of(record: dict) -> dict[str, Any]:

@@ -2,8 +2,8 @@
 (pipelines/tracking.py says why the driver).
 
 - at start: the run (tag mlflow.parentRunId), the trial's full config as dotted params;
-- at each eval point: the numeric results as one `log_batch` with the GAN step as step;
-- at each checkpoint: the sample grids it carries (samples/step_000500.png, ...);
+- at each eval point: the numeric results as one `log_batch` with the GAN step as step,
+  and the sample grid the trial drew there, if any (samples/step_000500.png, ...);
 - at the end: tags state (finished | pruned | failed), prune_reason, final_health, error,
   node; the score plot, the last grid as samples/final.png and the config as YAML.
 
@@ -25,7 +25,7 @@ from ray.tune.result import AUTO_RESULT_KEYS
 
 from pipelines import tracking
 from pipelines.ledger import SweepLedger
-from pipelines.trial import SAMPLES_PREFIX, TrialPlan
+from pipelines.trial import GRID_KEY, SAMPLES_PREFIX, TrialPlan
 
 STATUS = {"finished": "FINISHED", "pruned": "KILLED", "failed": "FAILED"}
 SKIPPED_RESULT_KEYS = {*AUTO_RESULT_KEYS, "step", "done"} - {"time_total_s"}
@@ -85,20 +85,20 @@ class TrialRunLogger(tune.Callback):
         ]
         self.client.log_batch(run_id, metrics=metrics)
         self.logged_step[trial.trial_id] = step
+        if result.get(GRID_KEY):
+            self.log_grid(run_id, self.plan.trial_folder(trial.trial_id) / result[GRID_KEY])
 
-    def on_checkpoint(self, iteration, trials, trial, checkpoint, **info) -> None:
-        """Log the grids a checkpoint carries as samples/step_NNNNNN.png, and the newest also
-        as samples/final.png (overwritten, so the last one a trial made stays)."""
-        run_id = self.run_id(trial)
-        with checkpoint.as_directory() as folder:
-            grids = sorted(Path(folder).glob(f"{SAMPLES_PREFIX}*.png"))
-            with tempfile.TemporaryDirectory(prefix="gansweep-grid-") as tmp:
-                for grid in grids:
-                    step_name = "step_" + grid.name[len(SAMPLES_PREFIX) :]
-                    for name in (step_name, "final.png"):
-                        copy = Path(tmp) / name
-                        copy.write_bytes(grid.read_bytes())
-                        self.client.log_artifact(run_id, str(copy), "samples")
+    def log_grid(self, run_id: str, grid: Path) -> None:
+        """As samples/step_NNNNNN.png, and also as samples/final.png (overwritten each time,
+        so the last grid a trial drew stays there)."""
+        if not grid.is_file():
+            return  # a grid is a picture, not a record: never fail a sweep over one
+        step_name = "step_" + grid.name[len(SAMPLES_PREFIX) :]
+        with tempfile.TemporaryDirectory(prefix="gansweep-grid-") as tmp:
+            for name in (step_name, "final.png"):
+                copy = Path(tmp) / name
+                copy.write_bytes(grid.read_bytes())
+                self.client.log_artifact(run_id, str(copy), "samples")
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         self.finish(trial)

@@ -1,0 +1,176 @@
+"""The markdown tables of the health calibration, from the raw records (see health_calibration.py)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from health_analysis import (
+    MILESTONES,
+    eval_steps,
+    final_objective,
+    label_runs,
+    score_detector,
+    spearman,
+    spearman_interval,
+)
+from health_tuning import GRID, leave_one_data_set_out, tune
+
+from gan_core.config import MonitorConfig
+
+RHO_MIN = 0.7  # a milestone ranks trials usefully once the early objective's rho with the end is >= this
+PREVIOUS_DEFAULTS = MonitorConfig(
+    patience=2,
+    d_dominates_g_score=0.1,
+    d_dominates_d_score=0.9,
+    g_dominates_g_score=0.9,
+    collapse_diversity=0.1,
+    stall_band=0.2,
+    stall_coverage=0.1,
+)
+
+
+def _table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _pct(x: float) -> str:
+    return "-" if math.isnan(x) else f"{x:.2f}"
+
+
+def _flag(flag) -> str:
+    return "-" if flag is None else f"{flag[1]} @{flag[0]}"
+
+
+def groups(runs: list[dict]) -> dict[str, list[dict]]:
+    """Each data set, each family with more than one data set, and all runs."""
+    out = {d: [r for r in runs if r["data"] == d] for d in sorted({r["data"] for r in runs})}
+    for fam in sorted({r["family"] for r in runs}):
+        members = [r for r in runs if r["family"] == fam]
+        if len({r["data"] for r in members}) > 1:
+            out[f"{fam} (all)"] = members
+    out["all"] = runs
+    return out
+
+
+def runs_table(runs: list[dict], labels: dict, before, after) -> str:
+    rows = []
+    for r in sorted(runs, key=lambda r: r["name"]):
+        lab = labels[r["name"]]
+        end = lab["failed"] or ("good, best quarter" if lab["best_quarter"] else "good")
+        rows.append(
+            [r["name"], r["intent"], f"{final_objective(r):.4g}", end,
+             _flag(before.flags[r["name"]]), _flag(after.flags[r["name"]])]
+        )  # fmt: skip
+    header = ["run", "meant to", "final objective", "end state", "flag (old)", "flag (tuned)"]
+    return _table(header, rows)
+
+
+def detector_table(runs: list[dict], labels: dict, settings: dict[str, MonitorConfig]) -> str:
+    rows = []
+    for name, cfg in settings.items():
+        for group, members in groups(runs).items():
+            sub = {r["name"]: labels[r["name"]] for r in members}
+            s = score_detector(members, sub, cfg)
+            n_failed = sum(1 for v in sub.values() if v["failed"])
+            n_quarter = sum(1 for v in sub.values() if v["best_quarter"])
+            rows.append(
+                [name, group, n_failed, *(_pct(s.recall[m]) for m in MILESTONES),
+                 n_quarter, *(_pct(s.false_alarms[m]) for m in MILESTONES),
+                 *(_pct(s.good_flagged[m]) for m in MILESTONES)]
+            )  # fmt: skip
+    header = ["thresholds", "runs", "failed"]
+    header += [f"recall @{m}" for m in MILESTONES] + ["best quarter"]
+    header += [f"false alarms @{m}" for m in MILESTONES]
+    header += [f"good-ending flagged @{m}" for m in MILESTONES]
+    return _table(header, rows)
+
+
+def first_milestone(runs: list[dict]) -> int | None:
+    """The earliest eval step >= 500 from which rho stays >= RHO_MIN to the end."""
+    steps = [s for s in eval_steps(runs) if s >= MILESTONES[0]]
+    for i, s in enumerate(steps):
+        if all(spearman(runs, t) >= RHO_MIN for t in steps[i:]):
+            return s
+    return None
+
+
+def rank_table(runs: list[dict], labels: dict) -> str:
+    rows = []
+    for group, members in groups(runs).items():
+        if group == "all":
+            continue
+        good = [r for r in members if not labels[r["name"]]["failed"]]
+        cells = [group, len(members)]
+        for m in MILESTONES:
+            lo, hi = spearman_interval(members, m)
+            cells.append(f"{spearman(members, m):.2f} [{lo:.2f}, {hi:.2f}]")
+        cells += [f"{spearman(good, m):.2f}" for m in MILESTONES] + [len(good)]
+        cells.append(first_milestone(members) or "none")
+        rows.append(cells)
+    header = ["runs", "n"] + [f"rho @{m} [90 % CI]" for m in MILESTONES]
+    header += [f"rho @{m}, good-ending only" for m in MILESTONES] + ["n good"]
+    header += [f"first step with rho >= {RHO_MIN} to the end"]
+    return _table(header, rows)
+
+
+def rho_by_step(runs: list[dict]) -> str:
+    sets = {g: m for g, m in groups(runs).items() if g != "all"}
+    steps = eval_steps(runs)
+    rows = [[g, *(f"{spearman(m, s):.2f}" for s in steps)] for g, m in sets.items()]
+    return _table(["runs", *map(str, steps)], rows)
+
+
+def cost_table(runs: list[dict]) -> str:
+    rows = []
+    for fam in sorted({r["family"] for r in runs}):
+        shares = [x["perf/eval_share"] for r in runs if r["family"] == fam for x in r["records"]]
+        speed = [x["perf/steps_per_s"] for r in runs if r["family"] == fam for x in r["records"]]
+        rows.append(
+            [fam, len(shares), f"{100 * np.median(shares):.1f} %",
+             f"{100 * np.percentile(shares, 90):.1f} %", f"{np.median(speed):.0f}"]
+        )  # fmt: skip
+    header = ["family", "eval points", "median eval share", "90th percentile", "median steps/s"]
+    return _table(header, rows)
+
+
+def lodo_table(runs: list[dict], labels: dict) -> str:
+    rows = []
+    for data, cfg, s in leave_one_data_set_out(runs, labels):
+        keys = ", ".join(f"{k}={getattr(cfg, k)}" for k in GRID)
+        rows.append(
+            [data, *(_pct(s.recall[m]) for m in MILESTONES),
+             *(_pct(s.false_alarms[m]) for m in MILESTONES), keys]
+        )  # fmt: skip
+    header = ["left out"] + [f"recall @{m}" for m in MILESTONES]
+    header += [f"false alarms @{m}" for m in MILESTONES] + ["tuned on the others"]
+    return _table(header, rows)
+
+
+def report(runs: list[dict]) -> str:
+    labels = label_runs(runs)
+    tuned, _, tried = tune(runs, labels)
+    before = score_detector(runs, labels, PREVIOUS_DEFAULTS)
+    after = score_detector(runs, labels, tuned)
+    current = MonitorConfig()
+    settings = {"previous defaults": PREVIOUS_DEFAULTS, "tuned": tuned}
+    if current != tuned and current != PREVIOUS_DEFAULTS:
+        settings["MonitorConfig() now"] = current
+    wall = sum(r["wall_s"] for r in runs)
+    chosen = ", ".join(f"{k}={getattr(tuned, k)}" for k in GRID)
+    return "\n\n".join([
+        f"## Calibration set: {len(runs)} runs, {wall / 60:.0f} min of training in all",
+        runs_table(runs, labels, before, after),
+        f"## Detector (flagged by step m; health from step 500 on)\n\ntuned ({tried} settings): {chosen}"
+        + ("" if current == tuned else f"\n\nNOTE: MonitorConfig() defaults differ: {current}"),
+        detector_table(runs, labels, settings),
+        "## Leave one data set out (tune on the others, score on it)",
+        lodo_table(runs, labels),
+        "## Spearman rho, objective at the milestone vs at the end",
+        rank_table(runs, labels),
+        rho_by_step(runs),
+        "## Eval cost (perf/eval_share at train.eval_every 250)",
+        cost_table(runs),
+    ])  # fmt: skip

@@ -1,0 +1,126 @@
+"""The calibration set of the health verdict: which runs, and how one is trained and recorded.
+
+Each run is a base config of `configs/` plus overrides, chosen either to learn
+(`intent` "good") or to fail in one known way (seeds/002 and DESIGN.md):
+D far stronger than G, G far stronger than D, collapse-prone (a tiny G without
+batch norm), stall-prone (slow plain MLPs) or divergent (huge learning rates).
+The intent is only a description: a run is labelled by how it ENDS
+(`health_analysis.label_runs`), whatever it was meant to do.
+
+Every run trains its full length and keeps every eval record, so the analysis
+can replay any monitor setting over them without training again.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+STEPS = 4000  # 4x the last milestone (1000)
+EVAL_EVERY = 250  # the default train.eval_every
+
+# The points runs use narrower MLPs than configs/*_mlp.yaml (128 units, 3 layers each instead
+# of PacGAN's 4x400 G and 3x200 D): ~2x the steps/s, so the set fits the time budget; they
+# still reach 6-23 modes by step 4000 (pilot runs while writing this).
+POINTS_BASE = {"model.ngf": 128, "model.ndf": 128, "model.g_depth": 3, "model.d_depth": 3}
+# A small DCGAN for 8x8 digits: ngf/ndf 16 trains ~60 steps/s on one thread.
+DIGITS_BASE = {"model.ngf": 16, "model.ndf": 16}
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    name: str
+    data: str  # ring8 | grid25 | digits
+    intent: str  # good | d_dominates | g_dominates | mode_collapse | stall | diverged
+    overrides: dict = field(default_factory=dict)
+
+    @property
+    def family(self) -> str:
+        return "image" if self.data == "digits" else "points"
+
+    @property
+    def config_file(self) -> str:
+        return "configs/digits_dcgan.yaml" if self.data == "digits" else f"configs/{self.data}_mlp.yaml"
+
+
+def _points_runs(data: str) -> list[RunSpec]:
+    b = POINTS_BASE
+    lr = lambda g, d: {"optim.lr_g": g, "optim.lr_d": d}  # noqa: E731
+    runs = [
+        ("plain-lr5e-4-s0", "good", {}),
+        ("plain-lr5e-4-s1", "good", {"train.seed": 1}),
+        ("gbn-lr5e-4-s0", "good", {"model.g_batchnorm": True}),
+        ("gbn-lr5e-4-s1", "good", {"model.g_batchnorm": True, "train.seed": 1}),
+        ("gbn-lr1e-3", "good", {"model.g_batchnorm": True, **lr(1e-3, 1e-3)}),
+        ("lrd100x", "d_dominates", lr(1e-5, 1e-3)),
+        ("lrd100x-bigD-d3", "d_dominates", {**lr(1e-5, 1e-3), "model.ndf": 512, "optim.d_steps_per_g": 3}),
+        ("lrg100x", "g_dominates", lr(1e-3, 1e-5)),
+        ("tinyD-g3", "g_dominates", {"model.ndf": 4, "model.d_depth": 1, "optim.g_steps_per_d": 3}),
+        ("tinyG8", "mode_collapse", {"model.ngf": 8, "model.g_depth": 1}),
+        ("tinyG4-s1", "mode_collapse", {"model.ngf": 4, "model.g_depth": 1, "train.seed": 1}),
+        ("plain-lr1e-4-s0", "stall", lr(1e-4, 1e-4)),
+        ("plain-lr1e-4-s1", "stall", {**lr(1e-4, 1e-4), "train.seed": 1}),
+        ("lr0.1", "diverged", lr(0.1, 0.1)),
+    ]
+    return [RunSpec(f"{data}/{n}", data, intent, {**b, **ov}) for n, intent, ov in runs]
+
+
+def _digits_runs() -> list[RunSpec]:
+    b = DIGITS_BASE
+    lr = lambda g, d: {"optim.lr_g": g, "optim.lr_d": d}  # noqa: E731
+    runs = [
+        ("dcgan16-s0", "good", {}),
+        ("dcgan16-s1", "good", {"train.seed": 1}),
+        ("dcgan16-s2", "good", {"train.seed": 2}),
+        ("dcgan32", "good", {"model.ngf": 32, "model.ndf": 32}),
+        ("dcgan16-lr5e-4", "good", lr(5e-4, 5e-4)),
+        ("lrd100x", "d_dominates", lr(1e-5, 1e-3)),
+        ("bigD-smallG-d3", "d_dominates", {"model.ngf": 4, "model.ndf": 64, "optim.d_steps_per_g": 3}),
+        ("lrg100x", "g_dominates", lr(1e-3, 1e-5)),
+        ("tinyD-g3", "g_dominates", {"model.ndf": 2, "optim.g_steps_per_d": 3}),
+        ("tinyG4-nobn", "mode_collapse", {"model.ngf": 4, "model.g_batchnorm": False}),
+        ("tinyG2-nobn-s1", "mode_collapse", {"model.ngf": 2, "model.g_batchnorm": False, "train.seed": 1}),
+        ("lr1e-5", "stall", lr(1e-5, 1e-5)),
+        ("lr2e-6", "stall", lr(2e-6, 2e-6)),
+        ("lr0.05", "diverged", lr(0.05, 0.05)),
+        ("lr0.5", "diverged", lr(0.5, 0.5)),
+    ]
+    return [RunSpec(f"digits/{n}", "digits", intent, {**b, **ov}) for n, intent, ov in runs]
+
+
+def calibration_set() -> list[RunSpec]:
+    """Every run of the set: 14 on ring8, 14 on grid25, 15 on 8x8 digits."""
+    return [*_points_runs("ring8"), *_points_runs("grid25"), *_digits_runs()]
+
+
+def train_one(spec: RunSpec, steps: int = STEPS) -> dict:
+    """Train one run to its end on one torch thread; return its spec and every eval record.
+
+    The monitor's own verdict is recorded too, but the analysis recomputes health
+    from the raw records, so the thresholds can change without training again.
+    """
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    torch.set_num_threads(1)
+    from gan_core.config import GanConfig  # imported here: the pool's workers import lazily
+    from gan_core.trainer import Trainer
+
+    overrides = {**spec.overrides, "train.steps": steps, "train.eval_every": EVAL_EVERY}
+    cfg = GanConfig.load(spec.config_file).with_overrides({**overrides, "train.threads": 1})
+    start = time.perf_counter()
+    trainer = Trainer(cfg)
+    records: list[dict] = []
+    trainer.fit(on_eval=lambda r: records.append(dict(r)))
+    return {
+        "name": spec.name,
+        "data": spec.data,
+        "family": spec.family,
+        "intent": spec.intent,
+        "config_file": spec.config_file,
+        "overrides": overrides,
+        "steps": steps,
+        "wall_s": time.perf_counter() - start,
+        "records": records,
+    }

@@ -1,0 +1,122 @@
+"""`make ui`: the MLflow UI over the project's tracking store, on 127.0.0.1.
+
+`mlflow server` with one worker in its own process group (stopping the group stops its
+workers too), artifacts served from the same folder the sweeps write them to. When the
+tracking URI is already a server (http...), there is nothing to start: it says where.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from pipelines import tracking
+
+DEFAULT_PORT = 5000
+START_TIMEOUT_S = 90.0  # ~5 s on an idle machine (DESIGN.md); much more under load
+
+
+class UiError(RuntimeError):
+    """The server did not come up; the message holds the end of its log."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def server_command(uri: str, host: str, port: int) -> list[str]:
+    mlflow_bin = Path(sys.executable).with_name("mlflow")
+    cmd = [str(mlflow_bin), "server", "--backend-store-uri", uri]
+    cmd += ["--host", host, "--port", str(port), "--workers", "1"]
+    if uri.startswith("sqlite:///"):
+        db = Path(uri[len("sqlite:///") :])
+        # runs' own artifact locations are absolute; this is only for new experiments
+        cmd += ["--artifacts-destination", str(db.parent / "mlartifacts")]
+    return cmd
+
+
+def start_ui(
+    uri: str | None = None, host: str = "127.0.0.1", port: int | None = None, log=None
+) -> tuple[subprocess.Popen, str]:
+    """Start the server, wait until it answers; returns (process, address)."""
+    uri = uri or tracking.tracking_uri()
+    port = port or (DEFAULT_PORT if port_is_free(DEFAULT_PORT, host) else free_port(host))
+    proc = subprocess.Popen(
+        server_command(uri, host, port),
+        stdout=log or subprocess.DEVNULL,
+        stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"http://{host}:{port}"
+    try:
+        wait_until_up(url, proc)
+    except BaseException:
+        stop_ui(proc)
+        raise
+    return proc, url
+
+
+def wait_until_up(url: str, proc: subprocess.Popen, timeout_s: float = START_TIMEOUT_S) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise UiError(f"mlflow server exited with code {proc.returncode} before answering")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise UiError(f"mlflow server at {url} did not answer within {timeout_s:.0f} s")
+
+
+def stop_ui(proc: subprocess.Popen) -> None:
+    """Stop the server's process group (gunicorn/uvicorn workers included)."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=10)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=10)
+
+
+def serve(host: str = "127.0.0.1", port: int | None = None) -> int:
+    """The `gansweep ui` command: serve until Ctrl-C."""
+    uri = tracking.tracking_uri()
+    if uri.startswith(("http://", "https://")):
+        print(f"the tracking store is already a server: open {uri} in a browser")
+        return 0
+    if host != "127.0.0.1":
+        print(f"warning: serving on {host}: anyone who reaches this machine sees the runs")
+    proc, url = start_ui(uri, host, port)
+    print(f"MLflow UI: {url}   (store {uri}; Ctrl-C stops it)", flush=True)
+    try:
+        proc.wait()
+    except KeyboardInterrupt:
+        print("\nstopping the MLflow UI")
+    finally:
+        stop_ui(proc)
+    return 0

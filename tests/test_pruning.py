@@ -1,0 +1,148 @@
+"""The pruning rules, their Ray scheduler, and what Optuna is told about each trial."""
+
+from __future__ import annotations
+
+import json
+import math
+from types import SimpleNamespace
+
+import pytest
+from optuna.trial import TrialState
+from ray.tune.schedulers import TrialScheduler
+
+from pipelines.pruning import MilestoneScheduler, PruningRules
+from pipelines.searcher import PruneAwareOptunaSearch
+from pipelines.space_sampling import define_by_run, sampler_for
+from search_spaces import load_space
+
+MODES = ("d_dominates", "g_dominates", "mode_collapse", "stall")
+
+
+def rules(**kw) -> PruningRules:
+    args = dict(
+        milestones=(500, 1000),
+        direction="min",
+        max_steps=2000,
+        quantile=0.5,
+        min_peers=3,
+        health_modes=MODES,
+        health_from=500,
+    )
+    return PruningRules(**{**args, **kw})
+
+
+def test_non_finite_objective_or_diverged_health_stops_at_once():
+    r = rules()
+    assert r.observe("a", 250, math.nan, "ok") == "diverged"
+    assert r.observe("b", 250, 1.0, "diverged") == "diverged"
+    assert r.observe("c", 2000, math.inf, "ok") == "diverged"  # even at the last step
+    assert r.reasons == {"a": "diverged", "b": "diverged", "c": "diverged"}
+
+
+def test_failure_mode_stops_only_from_health_from_and_if_enabled():
+    r = rules()
+    assert r.observe("a", 250, 1.0, "d_dominates") is None  # before step 500: may recover
+    assert r.observe("a", 750, 1.0, "d_dominates") == "d_dominates"
+    assert rules(health_modes=("stall",)).observe("b", 750, 1.0, "mode_collapse") is None
+    assert r.observe("c", 2000, 1.0, "stall") is None  # the last step: nothing left to save
+
+
+def test_rank_waits_for_peers_then_judges_early_arrivals_late():
+    r = rules()
+    assert r.observe("first", 500, 5.0, "ok") is None  # alone at 500: cannot rank, goes on
+    assert r.observe("second", 500, 3.0, "ok") is None
+    # the third arrival is ranked at once: median of {5, 3, 1} is 3, 1 is better
+    assert r.observe("third", 500, 1.0, "ok") is None
+    # `first` (worst at 500) is judged at its next report, with the reason of the milestone
+    assert r.observe("first", 750, 0.5, "ok") == "rank@500"
+    assert r.observe("second", 750, 0.5, "ok") is None  # equal to the cut-off: goes on
+    assert r.observe("fourth", 500, 9.0, "ok") == "rank@500"  # late arrivals face everyone
+
+
+def test_rank_uses_direction_and_does_not_rejudge():
+    r = rules(direction="max", min_peers=2)
+    r.observe("a", 500, 5.0, "ok")
+    assert r.observe("b", 500, 1.0, "ok") == "rank@500"  # lower is worse when maximizing
+    assert r.observe("a", 750, 0.0, "ok") is None  # a was judged at 500 already (better)
+    assert r.judged["a"] == [500]
+
+
+def test_no_rank_pruning_at_the_last_step():
+    r = rules(milestones=(500,), max_steps=500, min_peers=2)
+    r.observe("a", 500, 1.0, "ok")
+    assert r.observe("b", 500, 9.0, "ok") is None  # finished, not pruned
+
+
+def test_state_survives_json_and_replays_decisions():
+    r = rules(min_peers=2)
+    r.observe("a", 500, 1.0, "ok")
+    r.observe("b", 500, 2.0, "ok")
+    again = rules(min_peers=2)
+    again.load_state_dict(json.loads(json.dumps(r.state_dict())))
+    assert again.observe("b", 750, 0.1, "ok") == "rank@500"  # replayed, not re-decided
+    assert again.values[500] == {"a": 1.0, "b": 2.0}
+    again.forget("b")
+    assert "b" not in again.values[500] and "b" not in again.reasons
+
+
+def test_scheduler_skips_failed_and_repeated_results():
+    sched = MilestoneScheduler(rules(min_peers=2))
+    trial = SimpleNamespace(trial_id="t")
+    failed = {"step": 250, "objective": math.nan, "state": "failed", "health": "ok"}
+    assert sched.on_trial_result(None, trial, failed) == TrialScheduler.CONTINUE
+    assert (
+        sched.on_trial_result(None, trial, {"step": 250, "objective": math.nan, "done": True})
+        == TrialScheduler.CONTINUE
+    )
+    assert sched.reason("t") is None
+    assert (
+        sched.on_trial_result(None, trial, {"step": 250, "objective": math.nan})
+        == TrialScheduler.STOP
+    )
+    assert sched.reason("t") == "diverged"
+
+
+@pytest.fixture()
+def searcher_and_scheduler():
+    space = load_space("tiny")
+    sched = MilestoneScheduler(PruningRules.from_space(space))
+    searcher = PruneAwareOptunaSearch(
+        define_by_run(space),
+        metric="objective",
+        mode="min",
+        sampler=sampler_for(space),
+        scheduler=sched,
+    )
+    return searcher, sched
+
+
+def test_optuna_hears_pruned_failed_and_complete_apart(searcher_and_scheduler):
+    searcher, sched = searcher_and_scheduler
+    for tid in ("pruned", "failed", "finished"):
+        assert "optim.lr_g" in searcher.suggest(tid)
+    # the pruned trial reported a better value than the finished one, at an earlier step
+    searcher.on_trial_result("pruned", {"objective": 0.1, "step": 40})
+    sched.rules.reasons["pruned"] = "rank@40"
+    searcher.on_trial_complete("pruned", result={"objective": 0.1, "step": 40})
+    searcher.on_trial_complete(
+        "failed", result={"objective": math.nan, "state": "failed", "step": 0}
+    )
+    searcher.on_trial_result("finished", {"objective": 5.0, "step": 120})
+    searcher.on_trial_complete("finished", result={"objective": 5.0, "step": 120})
+    states = {t.number: t.state for t in searcher.study.trials}
+    assert states == {0: TrialState.PRUNED, 1: TrialState.FAIL, 2: TrialState.COMPLETE}
+    assert searcher.study.best_value == 5.0  # a pruned trial's early value is never "best"
+    assert searcher.study.trials[0].intermediate_values == {40: 0.1}  # keyed by GAN step
+
+
+def test_searcher_state_saves_without_the_scheduler(searcher_and_scheduler, tmp_path):
+    searcher, sched = searcher_and_scheduler
+    searcher.suggest("x")
+    searcher.save(str(tmp_path / "s.pkl"))
+    other_sched = MilestoneScheduler(sched.rules)
+    fresh = PruneAwareOptunaSearch(
+        define_by_run(load_space("tiny")), metric="objective", mode="min", scheduler=other_sched
+    )
+    fresh.restore(str(tmp_path / "s.pkl"))
+    assert fresh._scheduler is other_sched  # the live link is kept, not a stale copy
+    assert "x" in fresh._ot_trials

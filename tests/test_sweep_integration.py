@@ -1,0 +1,243 @@
+"""End to end on a local Ray (2 CPUs): the tiny space through Optuna, the milestone
+scheduler, MLflow and the Parquet table; and a driver killed mid-sweep, then resumed.
+
+Each sweep here takes ~30-60 s on 2 cores (mostly Ray's start and worker imports).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from gan_core.config import GanConfig
+from search_spaces import SPACES_DIR
+
+pytestmark = pytest.mark.slow
+
+REASON = re.compile(r"^(diverged|d_dominates|g_dominates|mode_collapse|stall|rank@\d+)$")
+BAD_DATA = "/nonexistent/gansweep-test/points.npy"
+REPO = Path(__file__).resolve().parent.parent
+HOLD_S = 1.5
+
+
+@pytest.fixture()
+def sweep_env(tmp_path, monkeypatch):
+    env = {
+        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+        "GANSWEEP_STORAGE": str(tmp_path / "sweeps"),
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    yield env
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+
+
+def tiny_with_a_failing_choice(tmp_path) -> Path:
+    """The tiny space plus a data source that does not exist: trials that draw it fail."""
+    raw = yaml.safe_load((SPACES_DIR / "tiny.yaml").read_text())
+    raw["params"]["data.source"] = {"choices": ["ring8", BAD_DATA]}
+    path = tmp_path / "tiny_failing.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def tiny_with_long_runners(tmp_path) -> Path:
+    """The tiny space with 300 steps, no health pruning and 3 results per milestone before
+    any ranking, so some trials run long enough to be caught mid-run."""
+    raw = yaml.safe_load((SPACES_DIR / "tiny.yaml").read_text())
+    raw["budget"]["max_steps"] = 300
+    raw["pruning"].update(health=False, min_peers=3)
+    path = tmp_path / "tiny_long.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def mlflow_client():
+    from mlflow import MlflowClient
+
+    return MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
+
+
+def test_tiny_sweep_end_to_end(sweep_env, tmp_path):
+    from pipelines.sweep import run_sweep
+
+    result = run_sweep(str(tiny_with_a_failing_choice(tmp_path)))
+    table = result.table
+    assert result.complete and len(table) == 6 and table.trial_id.is_unique
+    assert set(table.state) <= {"finished", "pruned", "failed"}
+    assert {"pruned", "failed"} <= set(table.state), table[["state", "data.source"]]
+
+    # outcomes: failed exactly where the data is missing, with the error; reasons only on pruned
+    bad = table["data.source"] == BAD_DATA
+    assert (table.state[bad] == "failed").all() and (table.state[~bad] != "failed").all()
+    assert table.error[bad].str.contains("points.npy").all()
+    pruned = table[table.state == "pruned"]
+    assert pruned.reason.map(lambda r: bool(REASON.match(r))).all()
+    assert (table.reason[table.state != "pruned"] == "").all()
+    assert (table.steps[table.state == "finished"] == 120).all()
+    assert (pruned.steps < 120).all()
+
+    # the Parquet table on disk is the same table, with milestones and sampled keys
+    on_disk = pd.read_parquet(result.path / "trials.parquet")
+    assert list(on_disk.trial_id) == list(table.trial_id)
+    assert {"objective@40", "objective@80", "optim.lr_g", "wall_s"} <= set(on_disk.columns)
+    reached_40 = on_disk[on_disk.steps >= 40]
+    assert reached_40["objective@40"].notna().all()
+
+    check_parent_run(result, table)
+    check_child_runs(result, table)
+
+
+def check_parent_run(result, table):
+    c = mlflow_client()
+    parent = c.get_run(result.parent_run_id)
+    assert parent.info.status == "FINISHED"
+    assert parent.data.params["budget.trials"] == "6"
+    assert parent.data.params["space"] == "tiny_failing"
+    assert parent.data.tags["git_commit"]
+    names = {a.path for a in c.list_artifacts(result.parent_run_id)}
+    assert {
+        "trials.parquet",
+        "summary.json",
+        "summary.txt",
+        "base_config.yaml",
+        "tiny_failing.yaml",
+    } <= names
+    logged = pd.read_parquet(c.download_artifacts(result.parent_run_id, "trials.parquet"))
+    assert sorted(logged.trial_id) == sorted(table.trial_id)
+
+
+def check_child_runs(result, table):
+    from pipelines import tracking
+
+    c = mlflow_client()
+    runs = tracking.child_runs(c, result.experiment_id, result.parent_run_id)
+    by_trial = {r.data.tags["trial_id"]: r for r in runs}
+    assert sorted(by_trial) == sorted(table.trial_id)  # one run per trial, no more
+    status = {"finished": "FINISHED", "pruned": "KILLED", "failed": "FAILED"}
+    for row in table.itertuples():
+        run = by_trial[row.trial_id]
+        tags, params = run.data.tags, run.data.params
+        assert tags["state"] == row.state and tags["prune_reason"] == row.reason
+        assert tags["final_health"] == row.health and tags["node"]
+        assert run.info.status == status[row.state]
+        assert params["optim.lr_g"] == str(float(table.loc[row.Index, "optim.lr_g"]))
+        assert params["train.steps"] == "120" and len(params) == len(GanConfig().flat())
+        arts = {a.path for a in c.list_artifacts(run.info.run_id)}
+        assert "config.yaml" in arts
+        config_file = c.download_artifacts(run.info.run_id, "config.yaml")
+        cfg = GanConfig.from_dict(yaml.safe_load(Path(config_file).read_text()))
+        assert cfg.data.source == table.loc[row.Index, "data.source"]
+        if row.state == "failed":
+            assert "points.npy" in tags["error"]
+            continue
+        steps = [m.step for m in c.get_metric_history(run.info.run_id, "objective")]
+        assert steps == sorted(set(steps)) and steps[-1] == row.steps  # once each, in order
+        assert "scores.png" in arts
+        grids = {a.path for a in c.list_artifacts(run.info.run_id, "samples")}
+        assert {"samples/step_000040.png", "samples/final.png"} <= grids
+
+
+def test_killed_driver_resumes_without_loss_or_repeat(sweep_env, tmp_path):
+    """SIGKILL the driver's whole process group (driver and its local Ray) while trials run,
+    then RESUME=1: every trial that had ended keeps its outcome, the budget is met exactly,
+    and MLflow holds each trial once with each step once."""
+    space = tiny_with_long_runners(tmp_path)
+    driver = start_driver(f"run_sweep({str(space)!r}, trials=8)", tmp_path / "first.log")
+    storage = Path(sweep_env["GANSWEEP_STORAGE"])
+    folder, before, long_runner = wait_for_kill_point(storage, driver)
+    os.killpg(driver.pid, signal.SIGKILL)
+    driver.wait(timeout=30)
+
+    resumed = start_driver(f"run_sweep({str(space)!r}, resume=True)", tmp_path / "second.log")
+    assert resumed.wait(timeout=300) == 0, (tmp_path / "second.log").read_text()[-3000:]
+
+    meta = json.loads((folder / "sweep.json").read_text())
+    assert meta["status"] == "finished"
+    table = pd.read_parquet(folder / "trials.parquet")
+    assert len(table) == 8 and table.trial_id.is_unique and "running" not in set(table.state)
+    ledger = json.loads((folder / "ledger.json").read_text())
+    final = table.set_index("trial_id")
+    for row in before["rows"]:
+        if row["trial_id"] in ledger["lost"]:
+            continue  # began after Ray's last snapshot; its work was redone as another trial
+        kept = final.loc[row["trial_id"]]
+        if row["state"] == "running":  # continued from its checkpoint, not from step 0
+            assert kept.steps >= row["steps"]
+        else:
+            assert (kept.state, kept.reason, kept.steps) == (
+                row["state"],
+                row["reason"],
+                row["steps"],
+            )
+    assert long_runner not in ledger["lost"]  # Ray had it: it was resumed
+    reported = ray_reported_steps(folder, long_runner)
+    assert reported == sorted(reported), reported  # went on from its checkpoint, not step 0
+    assert reported[-1] >= next(r["steps"] for r in before["rows"] if r["trial_id"] == long_runner)
+
+    from pipelines import tracking
+
+    c = mlflow_client()
+    runs = tracking.child_runs(c, meta["experiment_id"], meta["parent_run_id"])
+    assert sorted(r.data.tags["trial_id"] for r in runs) == sorted(table.trial_id)
+    for run in runs:
+        row = final.loc[run.data.tags["trial_id"]]
+        assert run.data.tags["state"] == row.state
+        steps = [m.step for m in c.get_metric_history(run.info.run_id, "objective")]
+        assert steps == sorted(set(steps)) and steps[-1] == row.steps
+
+
+def ray_reported_steps(folder: Path, trial_id: str) -> list[int]:
+    """The GAN steps a trial reported to Ray, over both driver sessions (its result.json)."""
+    (trial_dir,) = folder.glob(f"run_trial_{trial_id}_*")
+    lines = (trial_dir / "result.json").read_text().splitlines()
+    return [json.loads(line)["step"] for line in lines if line.strip()]
+
+
+def start_driver(call: str, log: Path) -> subprocess.Popen:
+    code = f"from pipelines.sweep import run_sweep; {call}"
+    return subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: the kill takes its Ray along
+    )
+
+
+def wait_for_kill_point(storage: Path, driver: subprocess.Popen, timeout: float = 240):
+    """Poll the sweep's ledger until 2 trials have ended and one has been running past its
+    third eval point for HOLD_S (so Ray's snapshot, taken every 2 s, holds it). Returns the
+    folder, the ledger and that trial's id."""
+    deadline, seen = time.time() + timeout, {}
+    while time.time() < deadline:
+        assert driver.poll() is None, "the sweep ended before it could be killed"
+        for path in storage.glob("*/ledger.json"):
+            try:
+                ledger = json.loads(path.read_text())
+            except (OSError, json.JSONDecodeError):
+                continue
+            rows = ledger["rows"]
+            running = [r["trial_id"] for r in rows if r["state"] == "running" and r["steps"] >= 60]
+            for trial_id in running:
+                seen.setdefault(trial_id, time.time())
+            held = [t for t in running if time.time() - seen[t] >= HOLD_S]
+            if sum(r["state"] != "running" for r in rows) >= 2 and held:
+                return path.parent, ledger, held[0]
+        time.sleep(0.1)
+    os.killpg(driver.pid, signal.SIGKILL)
+    raise AssertionError(f"no kill point within {timeout} s")
