@@ -19,7 +19,7 @@ RUN    ?=
 N      ?= 64
 PORT   ?=
 
-.PHONY: install test test-fast sweep train check lint format bench ui export report sample clean
+.PHONY: install test test-fast sweep spaces train check lint format bench ui export report sample clean
 
 install: $(STAMP)
 
@@ -37,7 +37,13 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow" tests
 
 sweep: $(STAMP)
-	$(BIN)/gansweep sweep --space $(SPACE) $(if $(filter 1 yes true,$(RESUME)),--resume) $(ARGS)
+	$(BIN)/gansweep sweep --space $(SPACE) $(if $(filter 1 yes true,$(RESUME)),--resume) \
+	  $(if $(TRIALS),--trials $(TRIALS)) $(if $(CONCURRENCY),--concurrency $(CONCURRENCY)) \
+	  $(if $(GPUS_PER_TRIAL),--gpus-per-trial $(GPUS_PER_TRIAL)) $(if $(DATA),--data $(DATA)) \
+	  $(if $(MAX_STEPS),--max-steps $(MAX_STEPS)) $(ARGS)
+
+spaces: $(STAMP)
+	$(BIN)/gansweep spaces
 
 train: $(STAMP)
 	@test -n "$(CONFIG)" || (echo "usage: make train CONFIG=configs/best.yaml [STEPS=N] [OUT=dir] [RESUME=1]"; exit 2)

@@ -115,7 +115,7 @@ def cmd_keys(args) -> int:
 def cmd_sweep(args) -> int:
     from pipelines.sweep import run_sweep
 
-    run_sweep(
+    result = run_sweep(
         args.space,
         trials=args.trials,
         concurrency=args.concurrency,
@@ -123,7 +123,19 @@ def cmd_sweep(args) -> int:
         data=args.data,
         resume=args.resume,
         max_steps=args.max_steps,
+        experiment=args.experiment,
     )
+    if not result.complete:
+        print(f"sweep interrupted: continue it with make sweep SPACE={args.space} RESUME=1")
+        return 3
+    return 0
+
+
+def cmd_spaces(args) -> int:
+    from search_spaces import list_spaces
+
+    for name, description in list_spaces().items():
+        print(f"{name:14s} {description}")
     return 0
 
 
@@ -156,7 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data", help="override data.source of the space's base config")
     s.add_argument("--max-steps", type=int)
     s.add_argument("--resume", action="store_true", help="continue an interrupted sweep")
+    s.add_argument("--experiment", help="MLflow experiment (default: gansweep-<space>)")
     s.set_defaults(func=cmd_sweep)
+    sub.add_parser("spaces", help="list the named search spaces").set_defaults(func=cmd_spaces)
 
     e = sub.add_parser("export", help="write the best finished trial of a sweep as a config")
     e.add_argument("--sweep", help="parent run id, sweep name or folder (default: the latest)")

@@ -35,7 +35,7 @@ body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; 
 h1 { margin-bottom: .2em; } .sub { color: #666; margin-top: 0; }
 .row { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
 figure { margin: 0; } figcaption { font-size: .85em; color: #444; max-width: 320px; }
-.grid img { width: 260px; border: 1px solid #ddd; }
+.grid img { width: 320px; border: 1px solid #ddd; }
 table { border-collapse: collapse; font-size: .85em; }
 td, th { border-bottom: 1px solid #ddd; padding: .25em .6em; text-align: left; }
 .finished { color: #1f5fa8; } .pruned { color: #777; } .failed { color: #b22; }
@@ -94,7 +94,7 @@ def _winner(view: SweepView) -> str:
     if not view.ranked:
         return "<p><b>No trial ran to its end</b>: nothing to export. See why below.</p>"
     best = view.ranked[0]
-    params = ", ".join(f"{k}={_e(v)}" for k, v in best.params.items())
+    params = ", ".join(f"{_e(k)}={_e(_short(v))}" for k, v in best.params.items())
     return (
         f"<p><b>Winner: {_e(best.trial_id)}</b> — {_e(view.metric)} {best.value:.4g} at step "
         f"{best.last_step} ({params}). Export it: "
@@ -156,7 +156,7 @@ def _table(view: SweepView) -> str:
     for t in trials:
         value = "" if t.value is None else f"{t.value:.4g}"
         cells = [t.trial_id, t.state, t.reason, t.last_step, value, t.health]
-        cells += [t.params.get(k, "") for k in keys]
+        cells += [_short(t.params.get(k, "")) for k in keys]
         tds = "".join(f"<td>{_e(cell)}</td>" for cell in cells)
         rows.append(f"<tr class='{_e(t.state)}'>{tds}</tr>")
     header = "<tr>" + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr>"

@@ -30,9 +30,9 @@ def init_ray() -> None:
     if os.environ.get("RAY_ADDRESS"):
         ray.init(address=os.environ["RAY_ADDRESS"], **quiet)
     else:
-        # Ray starts workers at nice 15; on a machine shared with other work that starves
-        # the trials (measured: a trial at a third of the bare trainer's speed). They are
-        # the work here, so they run at normal priority.
+        # Ray starts workers at nice 15, so any other work on the machine starves the
+        # trials (seen on a shared 2-core box: the driver and others at nice 0 won). The
+        # trials are the work here, so they run at normal priority.
         os.environ.setdefault("RAY_worker_niceness", "0")
         ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, **quiet)
 

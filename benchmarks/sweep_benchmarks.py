@@ -1,0 +1,243 @@
+"""The sweep's two costs, printed as markdown tables (issue 4).
+
+    .venv/bin/python benchmarks/sweep_benchmarks.py overhead [--repeats 2]
+    .venv/bin/python benchmarks/sweep_benchmarks.py pruning [--trials 8 --max-steps 2000]
+
+`overhead`: steps/s of a one-trial sweep (Ray worker, checkpoint and report at every eval
+point, MLflow on the driver) next to `Trainer(cfg).fit()` in a plain process with one torch
+thread, on the same config: the base config of the `mixture` space (MLP, grid25) and of the
+`stabilizers` space (DCGAN, 8x8 digits). Repeats alternate the order of the two, so load
+from other processes hits both alike; the best rate of each is kept. Both rates are end to
+end: steps / (building the trainer + fit), Ray's `time_total_s` for the trial.
+
+`pruning`: one sweep of a space derived from `mixture` with its pruning as written, then
+the same sweep with pruning off (`milestones: []`, `health: false`). All trials are drawn by
+the seeded start-up sampler (startup_trials = trials), so both sweeps train the same configs
+and only pruning differs. Prints total steps, wall time and the best finished objective.
+
+Both write only under a temporary folder (GANSWEEP_STORAGE, a SQLite MLFLOW_TRACKING_URI)
+unless those are already set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+WORK = Path(os.environ.get("GANSWEEP_BENCH_DIR") or tempfile.mkdtemp(prefix="sweep_bench_"))
+os.environ.setdefault("GANSWEEP_STORAGE", str(WORK / "sweeps"))
+os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{WORK / 'mlflow.db'}")
+sys.path.insert(0, str(REPO))
+
+OVERHEAD_CASES = {  # label -> (shipped space, steps)
+    "MLP grid25 (mixture base)": ("mixture", 1000),
+    "DCGAN digits 8x8 (stabilizers base)": ("stabilizers", 500),
+}
+
+
+def shipped_raw(space: str) -> dict:
+    return yaml.safe_load((REPO / "search_spaces" / f"{space}.yaml").read_text())
+
+
+def write_space(raw: dict, name: str) -> Path:
+    path = WORK / "spaces" / f"{name}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+# --- 1. steps/s inside a sweep vs. the bare trainer -----------------------------------
+
+
+def fixed_trial_space(space: str, steps: int) -> Path:
+    """The shipped space's base config as a sweep of one trial with nothing to sample:
+    the only param is a single-choice copy of the base value, and pruning is off."""
+    from search_spaces import load_space
+
+    raw = shipped_raw(space)
+    base_lr = load_space(space).base.optim.lr_g
+    raw.update(
+        budget={"trials": 1, "max_steps": steps, "concurrency": 1, "cpus_per_trial": 1},
+        pruning={"milestones": [], "health": False},
+        sampler={"seed": 0, "startup_trials": 1},
+        params={"optim.lr_g": {"choices": [base_lr]}},
+    )
+    return write_space(raw, f"{space}_fixed")
+
+
+def sweep_rate(space_file: Path) -> dict:
+    from pipelines.sweep import run_sweep
+
+    result = run_sweep(str(space_file), experiment=f"bench-{space_file.stem}")
+    row = result.table.iloc[0]
+    assert row.state == "finished", f"the fixed trial ended {row.state}: {row.error}"
+    inner = [r["perf/steps_per_s"] for r in ray_results(result.path)]
+    return {"steps": int(row.steps), "wall_s": float(row.wall_s), "train_rate": max(inner)}
+
+
+def ray_results(folder: Path) -> list[dict]:
+    out = []
+    for path in folder.glob("*/result.json"):
+        out += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return out
+
+
+def bare_rate(space_file: Path) -> dict:
+    """Trainer(cfg).fit() on the trial's exact config, in a fresh process, one thread."""
+    out = subprocess.run(
+        [sys.executable, __file__, "bare", str(space_file)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def bare_main(space_file: str) -> None:
+    import torch
+
+    from pipelines.sweep import plan_for
+    from search_spaces import load_space
+
+    torch.set_num_threads(1)
+    space = load_space(space_file)
+    cfg = plan_for(space, WORK / "unused").config_for({})  # what the trial trains
+    from gan_core.trainer import Trainer
+
+    start = time.perf_counter()
+    trainer = Trainer(cfg)
+    trainer.fit()
+    wall = time.perf_counter() - start
+    inner = max(r["perf/steps_per_s"] for r in trainer.history)
+    print(json.dumps({"steps": trainer.step, "wall_s": wall, "train_rate": inner}))
+
+
+def overhead(repeats: int) -> None:
+    rows = []
+    for label, (space, steps) in OVERHEAD_CASES.items():
+        space_file = fixed_trial_space(space, steps)
+        sweep_runs, bare_runs = [], []
+        for i in range(repeats):
+            order = (sweep_rate, bare_rate) if i % 2 == 0 else (bare_rate, sweep_rate)
+            for fn in order:
+                run = fn(space_file)
+                (sweep_runs if fn is sweep_rate else bare_runs).append(run)
+                print(f"# {label} {fn.__name__}: {run}", flush=True)
+        rows.append((label, steps, sweep_runs, bare_runs))
+    print_overhead(rows, repeats)
+
+
+def print_overhead(rows: list, repeats: int) -> None:
+    print(f"\nbest of {repeats} alternated repeats; end to end = steps / (build + fit)\n")
+    print(
+        "| config | steps | bare steps/s (end to end) | sweep steps/s (end to end) | ratio "
+        "| bare steps/s (train only) | sweep steps/s (train only) | ratio |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for label, steps, sweep_runs, bare_runs in rows:
+        b = max(r["steps"] / r["wall_s"] for r in bare_runs)
+        s = max(r["steps"] / r["wall_s"] for r in sweep_runs)
+        bt = max(r["train_rate"] for r in bare_runs)
+        st = max(r["train_rate"] for r in sweep_runs)
+        print(
+            f"| {label} | {steps} | {b:.1f} | {s:.1f} | {s / b:.2f} "
+            f"| {bt:.1f} | {st:.1f} | {st / bt:.2f} |"
+        )
+
+
+# --- 2. one sweep with pruning vs. the same sweep without ------------------------------
+
+
+def pruning_spaces(trials: int, max_steps: int, milestones: list[int]) -> tuple[Path, Path]:
+    raw = shipped_raw("mixture")
+    raw["budget"].update(trials=trials, max_steps=max_steps)
+    raw["sampler"] = {"seed": 0, "startup_trials": trials}  # same configs in both sweeps
+    raw["pruning"]["milestones"] = milestones
+    pruned = write_space(raw, "mixture_pruned")
+    raw = {**raw, "pruning": {"milestones": [], "health": False}}
+    return pruned, write_space(raw, "mixture_unpruned")
+
+
+def pruning(trials: int, max_steps: int, milestones: list[int]) -> None:
+    from pipelines.sweep import run_sweep
+    from search_spaces import load_space
+
+    rows = []
+    for space_file in pruning_spaces(trials, max_steps, milestones):
+        space = load_space(space_file)
+        start = time.perf_counter()
+        result = run_sweep(str(space_file), experiment=f"bench-{space_file.stem}")
+        wall = time.perf_counter() - start
+        rows.append((space_file.stem, space, result, wall))
+        result.table.to_csv(WORK / f"{space_file.stem}.csv", index=False)
+    print_pruning(rows)
+
+
+def print_pruning(rows: list) -> None:
+    same = configs_of(rows[0][2].table) == configs_of(rows[1][2].table)
+    print(f"\nthe two sweeps trained the same {len(rows[0][2].table)} configs: {same}\n")
+    print(
+        "| sweep | milestones | trials finished / pruned | steps run | wall s "
+        "| best objective (finished) |"
+    )
+    print("|---|---|---|---|---|---|")
+    for name, space, result, wall in rows:
+        c = result.summary["counts"]
+        best = result.best["objective"] if result.best else float("nan")
+        reasons = result.summary["prune_reasons"]
+        pruned = f"{c['pruned']} ({', '.join(f'{k}: {v}' for k, v in reasons.items())})"
+        print(
+            f"| {name} | {list(space.milestones) or 'off'} | {c['finished']} / {pruned} "
+            f"| {result.summary['steps_run']} | {wall:.0f} | {best:.4f} |"
+        )
+    (_, _, on, wall_on), (_, _, off, wall_off) = rows
+    steps = on.summary["steps_run"] / off.summary["steps_run"]
+    best_on, best_off = on.best["objective"], off.best["objective"]
+    print(
+        f"\nsteps with / without pruning: {steps:.2f}; wall: {wall_on / wall_off:.2f}; "
+        f"best objective with / without: {best_on / best_off:.3f} (lower is better)"
+    )
+    for name, _, result, _ in rows:
+        cols = ["trial_id", "state", "reason", "steps", "wall_s", "objective"]
+        print(f"\n{name}:\n" + result.table[cols].to_string(index=False))
+
+
+def configs_of(table) -> list:
+    keys = [c for c in table.columns if "." in c and not c.startswith("objective")]
+    return sorted(table[keys].astype(str).agg("|".join, axis=1))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="what", required=True)
+    o = sub.add_parser("overhead")
+    o.add_argument("--repeats", type=int, default=2)
+    b = sub.add_parser("bare")  # internal: one bare run in a fresh process
+    b.add_argument("space_file")
+    q = sub.add_parser("pruning")
+    q.add_argument("--trials", type=int, default=8)
+    q.add_argument("--max-steps", type=int, default=2000)
+    q.add_argument("--milestones", type=int, nargs="+", default=[500, 1000])
+    args = p.parse_args()
+    if args.what == "bare":
+        bare_main(args.space_file)
+        return
+    print(f"# storage: {os.environ['GANSWEEP_STORAGE']}", flush=True)
+    if args.what == "overhead":
+        overhead(args.repeats)
+    else:
+        pruning(args.trials, args.max_steps, args.milestones)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,350 @@
+"""A real multi-node Ray cluster and an MLflow server on PostgreSQL, on this machine's
+loopback: `python deploy/cluster.py up|down|status` (`make cluster-up` / `cluster-down`).
+
+- PostgreSQL (Debian's packages): a private cluster made with `initdb` under the state
+  folder, listening on 127.0.0.1 only, on a non-default port; run as the `postgres` user
+  when we are root (PostgreSQL refuses to run as root).
+- `mlflow server` on 127.0.0.1 with that database as backend store and a folder as its
+  artifact store (`--artifacts-destination`): clients upload artifacts through the server,
+  so no worker's local disk is involved.
+- A Ray head and one more Ray node, each started by `ray start --block` with its own CPUs,
+  a custom resource naming it (`node:head`, `node:w1` style: `gansweep_head`,
+  `gansweep_w1`) and its own ports, so a trial's placement can be seen.
+
+Every process is started in its own session (= process group) with its group id in a pid
+file; `down` sends SIGTERM to each group, then SIGKILL to what is left, so nothing stays
+behind (`ray start --block` takes its raylet, GCS and workers down with it).
+
+State folder: GANSWEEP_CLUSTER_DIR, default runs/cluster in the repo (git-ignored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent  # the venv's ray and mlflow
+PG_BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the cluster keeps its state and which ports it uses."""
+
+    root: Path
+    ray_port: int = int(os.environ.get("GANSWEEP_RAY_PORT", "6390"))
+    pg_port: int = int(os.environ.get("GANSWEEP_PG_PORT", "54329"))
+    mlflow_port: int = int(os.environ.get("GANSWEEP_MLFLOW_PORT", "5055"))
+
+    @property
+    def ray_address(self) -> str:
+        return f"127.0.0.1:{self.ray_port}"
+
+    @property
+    def tracking_uri(self) -> str:
+        return f"http://127.0.0.1:{self.mlflow_port}"
+
+    @property
+    def backend_uri(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.pg_port}/mlflow"
+
+    def pid_file(self, name: str) -> Path:
+        return self.root / "pids" / f"{name}.pid"
+
+    def log_file(self, name: str) -> Path:
+        return self.root / "logs" / f"{name}.log"
+
+
+def default_layout() -> Layout:
+    root = os.environ.get("GANSWEEP_CLUSTER_DIR") or REPO / "runs" / "cluster"
+    return Layout(Path(root).resolve())
+
+
+class ClusterError(RuntimeError):
+    pass
+
+
+# --- processes, each in its own group --------------------------------------------------
+
+
+def spawn(layout: Layout, name: str, cmd: list[str], env: dict | None = None) -> int:
+    """Start `cmd` in a new session; its group id goes to pids/<name>.pid."""
+    layout.pid_file(name).parent.mkdir(parents=True, exist_ok=True)
+    layout.log_file(name).parent.mkdir(parents=True, exist_ok=True)
+    with layout.log_file(name).open("ab") as log:
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, **(env or {})},
+            cwd=layout.root,
+        )
+    layout.pid_file(name).write_text(str(proc.pid))
+    return proc.pid
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a group whose leader is a zombie of ours still answers; reap it
+    try:
+        done, _ = os.waitpid(pgid, os.WNOHANG)
+        if done == pgid:
+            return group_has_members(pgid)
+    except ChildProcessError:
+        pass
+    return True
+
+
+def group_has_members(pgid: int) -> bool:
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
+
+
+def stop(layout: Layout, name: str, grace_s: float = 10.0, sig: int = signal.SIGTERM) -> bool:
+    """Stop the process group in pids/<name>.pid; SIGKILL what outlives the grace time."""
+    pid_file = layout.pid_file(name)
+    if not pid_file.is_file():
+        return False
+    pgid = int(pid_file.read_text())
+    for signum, wait_s in ((sig, grace_s), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(pgid, signum)
+        except ProcessLookupError:
+            break
+        deadline = time.time() + wait_s
+        while time.time() < deadline and group_alive(pgid):
+            time.sleep(0.1)
+        if not group_alive(pgid):
+            break
+    pid_file.unlink(missing_ok=True)
+    return True
+
+
+def running(layout: Layout, name: str) -> bool:
+    pid_file = layout.pid_file(name)
+    return pid_file.is_file() and group_alive(int(pid_file.read_text()))
+
+
+def wait_until(check, what: str, timeout: float, log: Path) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if check():
+            return
+        time.sleep(0.3)
+    tail = log.read_text(errors="replace")[-2000:] if log.is_file() else ""
+    raise ClusterError(f"{what} not up within {timeout:.0f} s; last lines of {log}:\n{tail}")
+
+
+# --- PostgreSQL ---------------------------------------------------------------------------
+
+
+def pg_tool(name: str) -> str:
+    for folder in PG_BIN_DIRS:
+        if (folder / name).is_file():
+            return str(folder / name)
+    found = shutil.which(name)
+    if not found:
+        raise ClusterError(f"PostgreSQL's {name} not found: apt-get install -y postgresql")
+    return found
+
+
+def as_postgres(cmd: list[str]) -> list[str]:
+    """PostgreSQL will not run as root: as root, run it as the `postgres` user."""
+    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+
+
+def start_postgres(layout: Layout) -> None:
+    data = layout.root / "pg"
+    if not (data / "PG_VERSION").is_file():
+        data.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            shutil.chown(data, "postgres", "postgres")
+        initdb = [pg_tool("initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"]
+        subprocess.run(as_postgres(initdb), check=True, capture_output=True, cwd="/tmp")
+    server = [pg_tool("postgres"), "-D", str(data), "-p", str(layout.pg_port)]
+    server += ["-h", "127.0.0.1", "-k", str(data)]  # TCP on loopback; socket in its folder
+    spawn(layout, "postgres", as_postgres(server))
+    isready = [pg_tool("pg_isready"), "-h", "127.0.0.1", "-p", str(layout.pg_port)]
+    wait_until(
+        lambda: subprocess.run(isready, capture_output=True).returncode == 0,
+        "PostgreSQL",
+        60,
+        layout.log_file("postgres"),
+    )
+    psql = [pg_tool("psql"), "-h", "127.0.0.1", "-p", str(layout.pg_port), "-U", "postgres"]
+    exists = subprocess.run(
+        [*psql, "-tAc", "SELECT 1 FROM pg_database WHERE datname='mlflow'"],
+        capture_output=True,
+        text=True,
+    )
+    if exists.stdout.strip() != "1":
+        subprocess.run([*psql, "-c", "CREATE DATABASE mlflow"], check=True, capture_output=True)
+
+
+# --- MLflow server -------------------------------------------------------------------------
+
+
+def start_mlflow(layout: Layout) -> None:
+    artifacts = layout.root / "mlflow-artifacts"
+    artifacts.mkdir(parents=True, exist_ok=True)
+    cmd = [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port"]
+    cmd += [str(layout.mlflow_port), "--workers", "1", "--backend-store-uri", layout.backend_uri]
+    cmd += ["--artifacts-destination", str(artifacts)]
+    spawn(layout, "mlflow", cmd)
+    wait_until(
+        lambda: http_ok(f"{layout.tracking_uri}/health"), "MLflow", 120, layout.log_file("mlflow")
+    )
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as reply:
+            return reply.status == 200
+    except OSError:
+        return False
+
+
+# --- Ray ------------------------------------------------------------------------------------
+
+# name -> (CPUs, dashboard agent ports): each node on this machine needs its own agent ports
+RAY_NODES = {"head": (1, 52365, 52366), "w1": (1, 52375, 52376)}
+
+
+def ray_node_cmd(layout: Layout, name: str, cpus: int, agent_ports: tuple[int, int]) -> list[str]:
+    cmd = [str(BIN / "ray"), "start", "--block", "--node-ip-address=127.0.0.1"]
+    cmd += [f"--num-cpus={cpus}", "--num-gpus=0", "--object-store-memory=200000000"]
+    cmd += [f"--resources={json.dumps({f'gansweep_{name}': 1})}"]
+    cmd += [f"--dashboard-agent-listen-port={agent_ports[0]}"]
+    cmd += [f"--dashboard-agent-grpc-port={agent_ports[1]}"]
+    if name == "head":
+        cmd += ["--head", f"--port={layout.ray_port}", "--include-dashboard=false"]
+        cmd += [f"--temp-dir={ray_temp_dir(layout)}"]
+    else:
+        cmd += [f"--address={layout.ray_address}"]
+    return cmd
+
+
+def ray_temp_dir(layout: Layout) -> str:
+    # short: Ray's unix socket paths must stay under 108 characters
+    return f"/tmp/gansweep-ray-{layout.ray_port}"
+
+
+def start_ray_node(layout: Layout, name: str, cpus: int | None = None, wrap=None) -> None:
+    """Start one Ray node and wait until the cluster lists it; `wrap` prefixes the command
+    (tests use it to start a node in its own mount namespace)."""
+    default_cpus, *ports = RAY_NODES[name]
+    cmd = ray_node_cmd(layout, name, cpus or default_cpus, tuple(ports))
+    env = {"RAY_worker_niceness": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+    spawn(layout, f"ray-{name}", [*(wrap or []), *cmd], env)
+    wait_until(
+        lambda: f"gansweep_{name}" in alive_ray_resources(layout),
+        f"Ray node {name}",
+        90,
+        layout.log_file(f"ray-{name}"),
+    )
+
+
+def alive_ray_resources(layout: Layout) -> set[str]:
+    """The custom resources of the cluster's live nodes, read with `ray list nodes`."""
+    cmd = [str(BIN / "ray"), "list", "nodes", "--format=json", f"--address={layout.ray_address}"]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+        nodes = json.loads(out.stdout) if out.returncode == 0 else []
+    except (subprocess.SubprocessError, json.JSONDecodeError):
+        return set()
+    return {
+        key for n in nodes if n.get("state") == "ALIVE" for key in n.get("resources_total", {})
+    }
+
+
+def ray_is_up(layout: Layout) -> bool:
+    return running(layout, "ray-head") and "gansweep_head" in alive_ray_resources(layout)
+
+
+# --- up / down / status ------------------------------------------------------------------------
+
+ORDER = ["postgres", "mlflow", "ray-head", "ray-w1"]
+
+
+def up(layout: Layout, nodes: tuple[str, ...] = ("head", "w1"), cpus: dict | None = None) -> None:
+    layout.root.mkdir(parents=True, exist_ok=True)
+    if not running(layout, "postgres"):
+        start_postgres(layout)
+    if not running(layout, "mlflow"):
+        start_mlflow(layout)
+    for name in nodes:
+        if not running(layout, f"ray-{name}"):
+            start_ray_node(layout, name, (cpus or {}).get(name))
+
+
+def down(layout: Layout) -> list[str]:
+    """Stop everything, workers before the head, the server before its database."""
+    stopped = []
+    for name in ["ray-w1", "ray-head", "mlflow", "postgres"]:
+        if stop(layout, name):
+            stopped.append(name)
+    shutil.rmtree(ray_temp_dir(layout), ignore_errors=True)
+    return stopped
+
+
+def status(layout: Layout) -> dict[str, bool]:
+    return {name: running(layout, name) for name in ORDER}
+
+
+def exports(layout: Layout) -> str:
+    return (
+        f"export RAY_ADDRESS={layout.ray_address}\n"
+        f"export MLFLOW_TRACKING_URI={layout.tracking_uri}\n"
+        f"export GANSWEEP_STORAGE={layout.root / 'sweeps'}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("action", choices=["up", "down", "status"])
+    args = parser.parse_args(argv)
+    layout = default_layout()
+    if args.action == "up":
+        try:
+            up(layout)
+        except (ClusterError, subprocess.CalledProcessError) as err:
+            print(f"cluster-up failed: {err}\nstopping what started", file=sys.stderr)
+            down(layout)
+            return 1
+        print(f"up: Ray head + 1 node, MLflow on PostgreSQL; state in {layout.root}")
+        print(exports(layout))
+    elif args.action == "down":
+        print("stopped: " + (", ".join(down(layout)) or "nothing was running"))
+    else:
+        for name, alive in status(layout).items():
+            print(f"{name:10s} {'running' if alive else 'stopped'}")
+        if all(status(layout).values()):
+            print(exports(layout))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
