@@ -80,3 +80,18 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache
+
+# a Ray head + 1 node and an MLflow server on PostgreSQL, on this machine's loopback
+# (deploy/cluster.py; docs/cluster.md); prints the variables to export for `make sweep`
+.PHONY: cluster-up cluster-down cluster-status bench-cluster
+cluster-up: $(STAMP)
+	$(BIN)/python deploy/cluster.py up
+
+cluster-down: $(STAMP)
+	$(BIN)/python deploy/cluster.py down
+
+cluster-status: $(STAMP)
+	$(BIN)/python deploy/cluster.py status
+
+bench-cluster: $(STAMP)
+	$(BIN)/python benchmarks/cluster_throughput.py

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable
-
 import numpy as np
 from scipy.stats import spearmanr
 
@@ -22,6 +20,8 @@ from gan_core.config import MonitorConfig
 from gan_core.monitor import HealthMonitor
 
 MILESTONES = (500, 1000)
+END = 10**9  # "by the end of the run": the pruner acts at every eval point from HEALTH_FROM on
+CHECKS = (*MILESTONES, END)
 HEALTH_FROM = 500  # pipelines' pruning.health_from default: failure modes stop trials from here
 MAX_FALSE_ALARMS = 0.05  # the issue's target on the best quarter
 TARGET_RECALL = 0.9  # at step 1000
@@ -105,29 +105,39 @@ def first_flag(verdicts: list[tuple[int, str]]) -> tuple[int, str] | None:
 
 @dataclasses.dataclass
 class DetectorScore:
-    recall: dict[int, float]  # milestone -> share of failed runs flagged by then
-    false_alarms: dict[int, float]  # milestone -> share of best-quarter runs flagged by then
-    good_flagged: dict[int, float]  # milestone -> share of all good-ending runs flagged by then
-    flags: dict[str, tuple[int, str] | None]  # run name -> first flag
+    """Shares of runs flagged by each step of CHECKS (the milestones, then END: ever)."""
+
+    recall: dict[int, float]  # step -> share of failed runs flagged by then
+    false_alarms: dict[int, float]  # step -> share of best-quarter runs flagged by then
+    good_flagged: dict[int, float]  # step -> share of all good-ending runs flagged by then
 
 
-def score_detector(runs: list[dict], labels: dict, cfg: MonitorConfig) -> DetectorScore:
-    flags = {r["name"]: first_flag(replay(r["records"], cfg)) for r in runs}
+def score_flags(flag_steps: dict[str, float], labels: dict) -> DetectorScore:
+    """Score first-flag steps (inf: never flagged) of the runs named in `labels`."""
 
-    def share(names: Iterable[str], m: int) -> float:
-        names = list(names)
-        hit = [n for n in names if flags[n] is not None and flags[n][0] <= m]
+    def share(names: list[str], step: int) -> float:
+        hit = [n for n in names if flag_steps[n] <= step]
         return len(hit) / len(names) if names else math.nan
 
     failed = [n for n, lab in labels.items() if lab["failed"]]
     quarter = [n for n, lab in labels.items() if lab["best_quarter"]]
     good = [n for n, lab in labels.items() if not lab["failed"]]
     return DetectorScore(
-        recall={m: share(failed, m) for m in MILESTONES},
-        false_alarms={m: share(quarter, m) for m in MILESTONES},
-        good_flagged={m: share(good, m) for m in MILESTONES},
-        flags=flags,
+        recall={m: share(failed, m) for m in CHECKS},
+        false_alarms={m: share(quarter, m) for m in CHECKS},
+        good_flagged={m: share(good, m) for m in CHECKS},
     )
+
+
+def flags_of(runs: list[dict], cfg: MonitorConfig) -> dict[str, tuple[int, str] | None]:
+    """Run name -> (step, mode) of its first flag with `cfg`, replayed through HealthMonitor."""
+    return {r["name"]: first_flag(replay(r["records"], cfg)) for r in runs}
+
+
+def score_detector(runs: list[dict], labels: dict, cfg: MonitorConfig) -> DetectorScore:
+    flags = flags_of(runs, cfg)
+    steps = {n: math.inf if f is None else f[0] for n, f in flags.items()}
+    return score_flags(steps, {r["name"]: labels[r["name"]] for r in runs})
 
 
 # --- rank correlation -----------------------------------------------------------

@@ -6,28 +6,22 @@ import math
 
 import numpy as np
 from health_analysis import (
+    CHECKS,
+    END,
     MILESTONES,
     eval_steps,
     final_objective,
+    flags_of,
     label_runs,
     score_detector,
     spearman,
     spearman_interval,
 )
-from health_tuning import GRID, leave_one_data_set_out, tune
+from health_tuning import GRID, PREVIOUS_DEFAULTS, leave_one_data_set_out, tune
 
 from gan_core.config import MonitorConfig
 
 RHO_MIN = 0.7  # a milestone ranks trials usefully once the early objective's rho with the end is >= this
-PREVIOUS_DEFAULTS = MonitorConfig(
-    patience=2,
-    d_dominates_g_score=0.1,
-    d_dominates_d_score=0.9,
-    g_dominates_g_score=0.9,
-    collapse_diversity=0.1,
-    stall_band=0.2,
-    stall_coverage=0.1,
-)
 
 
 def _table(header: list[str], rows: list[list]) -> str:
@@ -38,6 +32,10 @@ def _table(header: list[str], rows: list[list]) -> str:
 
 def _pct(x: float) -> str:
     return "-" if math.isnan(x) else f"{x:.2f}"
+
+
+def _at(step: int) -> str:
+    return "end" if step == END else str(step)
 
 
 def _flag(flag) -> str:
@@ -55,14 +53,14 @@ def groups(runs: list[dict]) -> dict[str, list[dict]]:
     return out
 
 
-def runs_table(runs: list[dict], labels: dict, before, after) -> str:
+def runs_table(runs: list[dict], labels: dict, before: dict, after: dict) -> str:
     rows = []
     for r in sorted(runs, key=lambda r: r["name"]):
         lab = labels[r["name"]]
         end = lab["failed"] or ("good, best quarter" if lab["best_quarter"] else "good")
         rows.append(
             [r["name"], r["intent"], f"{final_objective(r):.4g}", end,
-             _flag(before.flags[r["name"]]), _flag(after.flags[r["name"]])]
+             _flag(before[r["name"]]), _flag(after[r["name"]])]
         )  # fmt: skip
     header = ["run", "meant to", "final objective", "end state", "flag (old)", "flag (tuned)"]
     return _table(header, rows)
@@ -77,14 +75,14 @@ def detector_table(runs: list[dict], labels: dict, settings: dict[str, MonitorCo
             n_failed = sum(1 for v in sub.values() if v["failed"])
             n_quarter = sum(1 for v in sub.values() if v["best_quarter"])
             rows.append(
-                [name, group, n_failed, *(_pct(s.recall[m]) for m in MILESTONES),
-                 n_quarter, *(_pct(s.false_alarms[m]) for m in MILESTONES),
-                 *(_pct(s.good_flagged[m]) for m in MILESTONES)]
+                [name, group, n_failed, *(_pct(s.recall[m]) for m in CHECKS),
+                 n_quarter, *(_pct(s.false_alarms[m]) for m in CHECKS),
+                 *(_pct(s.good_flagged[m]) for m in CHECKS)]
             )  # fmt: skip
     header = ["thresholds", "runs", "failed"]
-    header += [f"recall @{m}" for m in MILESTONES] + ["best quarter"]
-    header += [f"false alarms @{m}" for m in MILESTONES]
-    header += [f"good-ending flagged @{m}" for m in MILESTONES]
+    header += [f"recall @{_at(m)}" for m in CHECKS] + ["best quarter"]
+    header += [f"false alarms @{_at(m)}" for m in CHECKS]
+    header += [f"good-ending flagged @{_at(m)}" for m in CHECKS]
     return _table(header, rows)
 
 
@@ -141,30 +139,29 @@ def lodo_table(runs: list[dict], labels: dict) -> str:
     for data, cfg, s in leave_one_data_set_out(runs, labels):
         keys = ", ".join(f"{k}={getattr(cfg, k)}" for k in GRID)
         rows.append(
-            [data, *(_pct(s.recall[m]) for m in MILESTONES),
-             *(_pct(s.false_alarms[m]) for m in MILESTONES), keys]
+            [data, *(_pct(s.recall[m]) for m in CHECKS),
+             *(_pct(s.false_alarms[m]) for m in CHECKS), keys]
         )  # fmt: skip
-    header = ["left out"] + [f"recall @{m}" for m in MILESTONES]
-    header += [f"false alarms @{m}" for m in MILESTONES] + ["tuned on the others"]
+    header = ["left out"] + [f"recall @{_at(m)}" for m in CHECKS]
+    header += [f"false alarms @{_at(m)}" for m in CHECKS] + ["tuned on the others"]
     return _table(header, rows)
 
 
 def report(runs: list[dict]) -> str:
     labels = label_runs(runs)
-    tuned, _, tried = tune(runs, labels)
-    before = score_detector(runs, labels, PREVIOUS_DEFAULTS)
-    after = score_detector(runs, labels, tuned)
+    tuned = tune(runs, labels)
     current = MonitorConfig()
-    settings = {"previous defaults": PREVIOUS_DEFAULTS, "tuned": tuned}
-    if current != tuned and current != PREVIOUS_DEFAULTS:
+    settings = {"previous defaults": PREVIOUS_DEFAULTS, "tuned": tuned.cfg}
+    if current not in (tuned.cfg, PREVIOUS_DEFAULTS):
         settings["MonitorConfig() now"] = current
     wall = sum(r["wall_s"] for r in runs)
-    chosen = ", ".join(f"{k}={getattr(tuned, k)}" for k in GRID)
+    chosen = ", ".join(f"{k}={getattr(tuned.cfg, k)}" for k in GRID)
+    note = "" if current == tuned.cfg else f"\n\nNOTE: MonitorConfig() differs: {current}"
     return "\n\n".join([
         f"## Calibration set: {len(runs)} runs, {wall / 60:.0f} min of training in all",
-        runs_table(runs, labels, before, after),
-        f"## Detector (flagged by step m; health from step 500 on)\n\ntuned ({tried} settings): {chosen}"
-        + ("" if current == tuned else f"\n\nNOTE: MonitorConfig() defaults differ: {current}"),
+        runs_table(runs, labels, flags_of(runs, PREVIOUS_DEFAULTS), flags_of(runs, tuned.cfg)),
+        "## Detector (flagged by step m; failure modes count from step 500, diverged at once)",
+        f"tuned: {chosen} ({tuned.feasible} of {tuned.tried} settings feasible){note}",
         detector_table(runs, labels, settings),
         "## Leave one data set out (tune on the others, score on it)",
         lodo_table(runs, labels),

@@ -1,7 +1,7 @@
 """The sweep's two costs, printed as markdown tables (issue 4).
 
-    .venv/bin/python benchmarks/sweep_benchmarks.py overhead [--repeats 2]
-    .venv/bin/python benchmarks/sweep_benchmarks.py pruning [--trials 8 --max-steps 2000]
+    .venv/bin/python benchmarks/sweep_benchmarks.py overhead [--repeats 2] [--spaces mixture stabilizers]
+    .venv/bin/python benchmarks/sweep_benchmarks.py pruning [--trials 8 --max-steps 2000 --milestones 500 1000]
 
 `overhead`: steps/s of a one-trial sweep (Ray worker, checkpoint and report at every eval
 point, MLflow on the driver) next to `Trainer(cfg).fit()` in a plain process with one torch
@@ -122,9 +122,11 @@ def bare_main(space_file: str) -> None:
     print(json.dumps({"steps": trainer.step, "wall_s": wall, "train_rate": inner}))
 
 
-def overhead(repeats: int) -> None:
+def overhead(repeats: int, spaces: list[str]) -> None:
     rows = []
     for label, (space, steps) in OVERHEAD_CASES.items():
+        if space not in spaces:
+            continue
         space_file = fixed_trial_space(space, steps)
         sweep_runs, bare_runs = [], []
         for i in range(repeats):
@@ -163,6 +165,8 @@ def pruning_spaces(trials: int, max_steps: int, milestones: list[int]) -> tuple[
     raw["budget"].update(trials=trials, max_steps=max_steps)
     raw["sampler"] = {"seed": 0, "startup_trials": trials}  # same configs in both sweeps
     raw["pruning"]["milestones"] = milestones
+    # health pruning starts at the last written milestone at the latest, so it can act
+    raw["pruning"]["health_from"] = min(raw["pruning"]["health_from"], milestones[-1])
     pruned = write_space(raw, "mixture_pruned")
     raw = {**raw, "pruning": {"milestones": [], "health": False}}
     return pruned, write_space(raw, "mixture_unpruned")
@@ -201,7 +205,7 @@ def print_pruning(rows: list) -> None:
             f"| {result.summary['steps_run']} | {wall:.0f} | {best:.4f} |"
         )
     (_, _, on, wall_on), (_, _, off, wall_off) = rows
-    steps = on.summary["steps_run"] / off.summary["steps_run"]
+    steps = on.summary["steps_run"] / max(off.summary["steps_run"], 1)
     best_on, best_off = on.best["objective"], off.best["objective"]
     print(
         f"\nsteps with / without pruning: {steps:.2f}; wall: {wall_on / wall_off:.2f}; "
@@ -222,6 +226,7 @@ def main() -> None:
     sub = p.add_subparsers(dest="what", required=True)
     o = sub.add_parser("overhead")
     o.add_argument("--repeats", type=int, default=2)
+    o.add_argument("--spaces", nargs="+", default=["mixture", "stabilizers"])
     b = sub.add_parser("bare")  # internal: one bare run in a fresh process
     b.add_argument("space_file")
     q = sub.add_parser("pruning")
@@ -234,7 +239,7 @@ def main() -> None:
         return
     print(f"# storage: {os.environ['GANSWEEP_STORAGE']}", flush=True)
     if args.what == "overhead":
-        overhead(args.repeats)
+        overhead(args.repeats, args.spaces)
     else:
         pruning(args.trials, args.max_steps, args.milestones)
 

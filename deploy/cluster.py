@@ -56,7 +56,7 @@ class Layout:
 
     @property
     def backend_uri(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.pg_port}/mlflow"
+        return f"postgresql+psycopg2://postgres@127.0.0.1:{self.pg_port}/mlflow"
 
     def pid_file(self, name: str) -> Path:
         return self.root / "pids" / f"{name}.pid"
@@ -148,14 +148,18 @@ def running(layout: Layout, name: str) -> bool:
     return pid_file.is_file() and group_alive(int(pid_file.read_text()))
 
 
-def wait_until(check, what: str, timeout: float, log: Path) -> None:
-    deadline = time.time() + timeout
+def wait_until(check, what: str, timeout: float, log: Path, name: str = "") -> None:
+    """Poll `check` until true; fail early when the process group `name` has died."""
+    deadline, problem = time.time() + timeout, f"not up within {timeout:.0f} s"
     while time.time() < deadline:
         if check():
             return
+        if name and not running(Layout(log.parent.parent), name):
+            problem = "exited"
+            break
         time.sleep(0.3)
     tail = log.read_text(errors="replace")[-2000:] if log.is_file() else ""
-    raise ClusterError(f"{what} not up within {timeout:.0f} s; last lines of {log}:\n{tail}")
+    raise ClusterError(f"{what} {problem}; last lines of {log}:\n{tail}")
 
 
 # --- PostgreSQL ---------------------------------------------------------------------------
@@ -176,14 +180,27 @@ def as_postgres(cmd: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
 
 
+def pg_data_dir(layout: Layout) -> Path:
+    """<state>/pg, or /tmp/gansweep-pg-<port> when the `postgres` user cannot reach the
+    state folder (as root, under a private folder such as pytest's tmp)."""
+    inside = layout.root / "pg"
+    if os.geteuid() != 0:
+        return inside
+    probe = as_postgres(["test", "-x", str(layout.root)])
+    reachable = subprocess.run(probe, capture_output=True).returncode == 0
+    return inside if reachable else Path(f"/tmp/gansweep-pg-{layout.pg_port}")
+
+
 def start_postgres(layout: Layout) -> None:
-    data = layout.root / "pg"
+    data = pg_data_dir(layout)
     if not (data / "PG_VERSION").is_file():
         data.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
             shutil.chown(data, "postgres", "postgres")
         initdb = [pg_tool("initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"]
-        subprocess.run(as_postgres(initdb), check=True, capture_output=True, cwd="/tmp")
+        made = subprocess.run(as_postgres(initdb), capture_output=True, text=True, cwd="/tmp")
+        if made.returncode != 0:
+            raise ClusterError(f"initdb -D {data} failed: {made.stderr[-1500:]}")
     server = [pg_tool("postgres"), "-D", str(data), "-p", str(layout.pg_port)]
     server += ["-h", "127.0.0.1", "-k", str(data)]  # TCP on loopback; socket in its folder
     spawn(layout, "postgres", as_postgres(server))
@@ -193,6 +210,7 @@ def start_postgres(layout: Layout) -> None:
         "PostgreSQL",
         60,
         layout.log_file("postgres"),
+        "postgres",
     )
     psql = [pg_tool("psql"), "-h", "127.0.0.1", "-p", str(layout.pg_port), "-U", "postgres"]
     exists = subprocess.run(
@@ -215,7 +233,11 @@ def start_mlflow(layout: Layout) -> None:
     cmd += ["--artifacts-destination", str(artifacts)]
     spawn(layout, "mlflow", cmd)
     wait_until(
-        lambda: http_ok(f"{layout.tracking_uri}/health"), "MLflow", 120, layout.log_file("mlflow")
+        lambda: http_ok(f"{layout.tracking_uri}/health"),
+        "MLflow",
+        120,
+        layout.log_file("mlflow"),
+        "mlflow",
     )
 
 
@@ -257,27 +279,30 @@ def start_ray_node(layout: Layout, name: str, cpus: int | None = None, wrap=None
     (tests use it to start a node in its own mount namespace)."""
     default_cpus, *ports = RAY_NODES[name]
     cmd = ray_node_cmd(layout, name, cpus or default_cpus, tuple(ports))
-    env = {"RAY_worker_niceness": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+    env = {**ray_env(), "RAY_worker_niceness": "0"}
     spawn(layout, f"ray-{name}", [*(wrap or []), *cmd], env)
     wait_until(
         lambda: f"gansweep_{name}" in alive_ray_resources(layout),
         f"Ray node {name}",
         90,
         layout.log_file(f"ray-{name}"),
+        f"ray-{name}",
     )
 
 
-def alive_ray_resources(layout: Layout) -> set[str]:
-    """The custom resources of the cluster's live nodes, read with `ray list nodes`."""
-    cmd = [str(BIN / "ray"), "list", "nodes", "--format=json", f"--address={layout.ray_address}"]
+def alive_ray_resources(layout: Layout) -> str:
+    """`ray status` of the cluster (it lists each live node's custom resources); '' if down."""
+    cmd = [str(BIN / "ray"), "status", f"--address={layout.ray_address}"]
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
-        nodes = json.loads(out.stdout) if out.returncode == 0 else []
-    except (subprocess.SubprocessError, json.JSONDecodeError):
-        return set()
-    return {
-        key for n in nodes if n.get("state") == "ALIVE" for key in n.get("resources_total", {})
-    }
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=30, env=ray_env())
+    except subprocess.SubprocessError:
+        return ""
+    return out.stdout if out.returncode == 0 else ""
+
+
+def ray_env() -> dict[str, str]:
+    # loopback only, so no token: Ray's token auth would need every client to hold it
+    return {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
 
 
 def ray_is_up(layout: Layout) -> bool:
@@ -300,13 +325,16 @@ def up(layout: Layout, nodes: tuple[str, ...] = ("head", "w1"), cpus: dict | Non
             start_ray_node(layout, name, (cpus or {}).get(name))
 
 
-def down(layout: Layout) -> list[str]:
-    """Stop everything, workers before the head, the server before its database."""
+def down(layout: Layout, purge: bool = False) -> list[str]:
+    """Stop everything, workers before the head, the server before its database; `purge`
+    also deletes the database (the state folder is the caller's)."""
     stopped = []
     for name in ["ray-w1", "ray-head", "mlflow", "postgres"]:
         if stop(layout, name):
             stopped.append(name)
     shutil.rmtree(ray_temp_dir(layout), ignore_errors=True)
+    if purge:
+        shutil.rmtree(pg_data_dir(layout), ignore_errors=True)
     return stopped
 
 
@@ -317,6 +345,7 @@ def status(layout: Layout) -> dict[str, bool]:
 def exports(layout: Layout) -> str:
     return (
         f"export RAY_ADDRESS={layout.ray_address}\n"
+        "export RAY_AUTH_MODE=disabled\n"
         f"export MLFLOW_TRACKING_URI={layout.tracking_uri}\n"
         f"export GANSWEEP_STORAGE={layout.root / 'sweeps'}"
     )

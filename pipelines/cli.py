@@ -61,8 +61,12 @@ def cmd_export(args) -> int:
             f"#{p['rank']} trial {p['trial_id']} (run {p['trial_run_id']}): {p['metric']} "
             f"{p['value']:.6g} at step {p['step']} -> {e.path}"
         )
-    print(f"sweep {written[0].provenance['sweep_name']}; train the best: "
-          f"make train CONFIG={written[0].path}")
+    if len(written) < args.top:
+        print(f"only {len(written)} trial(s) of the sweep ran to their end (asked for {args.top})")
+    print(
+        f"sweep {written[0].provenance['sweep_name']}; train the best: "
+        f"make train CONFIG={written[0].path}"
+    )
     return 0
 
 
@@ -190,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("report", help="HTML report of a sweep (also logged on its parent run)")
     r.add_argument("--sweep", help="parent run id, sweep name or folder (default: the latest)")
-    r.add_argument("--out", help="HTML file (default reports/<sweep>.html)")
+    r.add_argument("--out", help="HTML file (default runs/reports/<sweep>.html)")
     r.set_defaults(func=cmd_report)
 
     u = sub.add_parser("ui", help="serve the MLflow UI over the tracking store")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,7 @@ from gan_core.trainer import Trainer
 
 MODEL_NAME = "generator"
 META_KEY = "gansweep"
+ENV_URI = "MLFLOW_TRACKING_URI"
 
 
 @dataclass
@@ -70,7 +72,8 @@ def meta_of(trainer: Trainer) -> GeneratorMeta:
 
 
 def log_generator(uri: str, run_id: str, trainer: Trainer):
-    """Log the trainer's sampling generator (EMA weights if enabled) on the run; returns
+    """Log the trainer's sampling generator (EMA weights if enabled) on the run, which ends
+    FINISHED; returns
     MLflow's ModelInfo (its `model_uri` is `models:/<id>`; `runs:/<run>/generator` works too)."""
     import mlflow
 
@@ -78,11 +81,12 @@ def log_generator(uri: str, run_id: str, trainer: Trainer):
     meta = meta_of(trainer)
     # a batch above 1: torch.export keeps that dimension dynamic (a batch of 1 it fixes)
     example = meta.latent(4, seed=0)
-    with _tracking_uri(uri):
+    # the active run gives the model its experiment (without one MLflow files it under the
+    # Default experiment); leaving the block marks the run FINISHED, as it is by then
+    with _tracking_uri(uri), mlflow.start_run(run_id=run_id):
         return mlflow.pytorch.log_model(
             G,
             name=MODEL_NAME,
-            run_id=run_id,
             input_example=example.numpy(),
             serialization_format="pt2",
             # listed, not inferred: inference loads the model again in a subprocess (seconds)
@@ -124,12 +128,22 @@ def _scaler_dict(scaler: AffineScaler) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def _tracking_uri(uri: str):
-    """mlflow's model logging reads the global tracking URI; set it for the call only."""
-    import mlflow
+    """mlflow's model logging reads the global tracking URI; set it for the call only.
 
-    before = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri also writes MLFLOW_TRACKING_URI into the environment and
+    deletes it when set back to None, so both the global and the variable are put back
+    as they were (pinning either would send later calls to this store)."""
+    import mlflow
+    from mlflow.tracking._tracking_service import utils
+
+    before_global = utils._tracking_uri
+    before_env = os.environ.get(ENV_URI)
     mlflow.set_tracking_uri(uri)
     try:
         yield
     finally:
-        mlflow.set_tracking_uri(before)
+        mlflow.set_tracking_uri(before_global)
+        if before_env is None:
+            os.environ.pop(ENV_URI, None)
+        else:
+            os.environ[ENV_URI] = before_env

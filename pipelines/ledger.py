@@ -122,7 +122,9 @@ class SweepLedger(tune.Callback):
         row.steps = max(row.steps, step)
         row.health = str(result.get("health", row.health))
         row.wall_s = float(result.get("time_total_s", row.wall_s))
-        row.node = str(result.get("hostname") or result.get("node_ip") or row.node)
+        row.node = str(
+            result.get("node") or result.get("hostname") or result.get("node_ip") or row.node
+        )
         if result.get("state") == "failed":
             row.error = str(result.get("error", "failed"))
             return

@@ -27,7 +27,7 @@ from pipelines.report_plots import bar_plot, objective_plot
 from pipelines.sweep_lookup import find_sweep
 
 TOP_GRIDS = 4
-REPORT_DIR = "reports"
+REPORT_DIR = "runs/reports"  # runs/ is git-ignored
 REPORT_ARTIFACT = "report/report.html"
 
 STYLE = """
@@ -44,7 +44,7 @@ td, th { border-bottom: 1px solid #ddd; padding: .25em .6em; text-align: left; }
 
 
 def write_report(sweep: str | None = None, out: str | Path | None = None) -> Path:
-    """Render the sweep's report, write it (default reports/<sweep>.html), log it on the
+    """Render the sweep's report, write it (default runs/reports/<sweep>.html), log it on the
     parent run; returns the path."""
     c = tracking.client()
     found = find_sweep(c, sweep)

@@ -48,12 +48,22 @@ def objective_plot(view: SweepView) -> bytes:
         if t.state == "pruned":
             ax.plot(steps[-1], values[-1], "x", color="tab:orange", ms=9, mew=2)
             ax.annotate(
-                t.reason, (steps[-1], values[-1]), fontsize=7, xytext=(4, 3),
-                textcoords="offset points", color="tab:orange",
+                t.reason,
+                (steps[-1], values[-1]),
+                fontsize=7,
+                xytext=(4, 3),
+                textcoords="offset points",
+                color="tab:orange",
             )
         if t.run_id == best:
-            ax.annotate(f"best: {t.trial_id}", (steps[-1], values[-1]), fontsize=8,
-                        xytext=(4, -10), textcoords="offset points", color="tab:blue")
+            ax.annotate(
+                f"best: {t.trial_id}",
+                (steps[-1], values[-1]),
+                fontsize=8,
+                xytext=(4, -10),
+                textcoords="offset points",
+                color="tab:blue",
+            )
     _legend(ax, plt)
     ax.set_xlabel("step")
     better = "lower" if view.direction == "min" else "higher"
@@ -79,8 +89,10 @@ def _legend(ax, plt) -> None:
 
 def _spans_decades(view: SweepView) -> bool:
     values = [v for t in view.trials for _, v in t.history if v > 0]
-    return bool(values) and len(values) == sum(len(t.history) for t in view.trials) and (
-        max(values) / min(values) > 30
+    return (
+        bool(values)
+        and len(values) == sum(len(t.history) for t in view.trials)
+        and (max(values) / min(values) > 30)
     )
 
 

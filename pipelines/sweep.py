@@ -171,16 +171,21 @@ def finish(space: Space, folder: Path, client, meta: dict) -> SweepResult:
     summary = summarize(table, space)
     complete = summary["counts"]["running"] == 0 and len(table) >= space.budget.trials
     parent = meta["parent_run_id"]
-    lost = tracking.close_lost_runs(client, meta["experiment_id"], parent, set(table.trial_id))
+    try:
+        lost = tracking.close_lost_runs(client, meta["experiment_id"], parent, set(table.trial_id))
+    except Exception as err:  # the server is down: the table and summary still go to disk
+        lost = None
+        print(f"MLflow unreachable at the end ({type(err).__name__}); parent run not updated")
     summary["lost_runs"] = lost
     table.to_parquet(folder / TABLE_FILE, index=False)
     (folder / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=str))
     text = summary_text(summary, next_commands(folder, complete))
-    client.log_artifact(parent, str(folder / TABLE_FILE))
-    client.log_artifact(parent, str(folder / SUMMARY_FILE))
-    client.log_text(parent, text, "summary.txt")
-    if complete:
-        client.set_terminated(parent, "FINISHED")
+    if lost is not None:
+        client.log_artifact(parent, str(folder / TABLE_FILE))
+        client.log_artifact(parent, str(folder / SUMMARY_FILE))
+        client.log_text(parent, text, "summary.txt")
+        if complete:
+            client.set_terminated(parent, "FINISHED")
     meta["status"] = "finished" if complete else "interrupted"
     write_meta(folder, meta)
     print(text)

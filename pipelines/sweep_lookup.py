@@ -139,6 +139,9 @@ def config_from_params(params: dict[str, str], source: str) -> GanConfig:
     """MLflow params (dotted keys, values as text) back to a validated config."""
     keys = all_keys()
     known = {k: v for k, v in params.items() if k in keys}
+    for key, value in known.items():
+        if value == "" and isinstance(GanConfig().get(key), list):
+            known[key] = []  # an empty list was logged as "" (YAML would read None)
     return GanConfig().with_overrides(known, source=source)
 
 

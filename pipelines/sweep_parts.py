@@ -21,6 +21,8 @@ from pipelines.trial import TrialPlan, run_trial
 from pipelines.trial_runs import TrialRunLogger
 from search_spaces import Space
 
+MAX_CRASHES_PER_TRIAL = 3
+
 
 def init_ray() -> None:
     """RAY_ADDRESS set: join that cluster; unset: start Ray on this machine with every core."""
@@ -73,7 +75,10 @@ def build_tuner(
             storage_path=str(folder.parent),
             # order matters: the ledger settles a trial's state before MLflow reads it
             callbacks=[ledger, runs, ProgressLine(ledger)],
-            failure_config=tune.FailureConfig(max_failures=0),
+            # a trial whose process or node died is started again (on any node) and goes on
+            # from its own checkpoint (pipelines/trial.py); a trial that raises is not retried
+            # (it reports `failed` itself), so this only counts crashes
+            failure_config=tune.FailureConfig(max_failures=MAX_CRASHES_PER_TRIAL),
             verbose=0,
         ),
     )

@@ -154,6 +154,8 @@ def open_run(
         c.update_run(handle.run_id, status="RUNNING")
         return TrainRunLogger(c, handle, source)
     exp_id = tracking.experiment_id(c, experiment)
+    # MLflow 3's UI opens an experiment of this kind on its runs, not on GenAI traces
+    c.set_experiment_tag(exp_id, "mlflow.experimentKind", "custom_model_development")
     run = c.create_run(exp_id, run_name=out.name, tags=start_tags(out, config_path, source))
     handle = RunHandle(tracking.tracking_uri(), run.info.run_id, exp_id)
     out.mkdir(parents=True, exist_ok=True)

@@ -22,6 +22,7 @@ on and the failure is recorded like any other outcome.
 from __future__ import annotations
 
 import math
+import socket
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,12 +31,14 @@ from typing import Any
 from ray import tune
 
 from gan_core.config import GanConfig
+from gan_core.data import BUILTIN_NAMES, DataError
 from gan_core.trainer import Trainer
 
 CHECKPOINT_FILE = "trainer.pt"
 SAMPLES_PREFIX = "samples_"  # samples_000500.png: the grid at step 500
 GRID_KEY = "grid_file"  # result key naming the grid drawn at this eval point
 MAX_ERROR_CHARS = 2000
+NODE: dict[str, str] = {}  # this worker process's node, looked up once
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,7 @@ def run_trial(config: dict[str, Any], plan: TrialPlan) -> None:
 def start_trainer(plan: TrialPlan, overrides: dict[str, Any], folder: Path) -> Trainer:
     """A new trainer, or the trial's own from its last eval point when Ray resumes it."""
     cfg = plan.config_for(overrides)
+    check_data_on_this_node(cfg)
     checkpoint = folder / CHECKPOINT_FILE
     resuming = checkpoint.is_file()
     trainer = Trainer.from_checkpoint(checkpoint, cfg=cfg) if resuming else Trainer(cfg)
@@ -87,6 +91,28 @@ def start_trainer(plan: TrialPlan, overrides: dict[str, Any], folder: Path) -> T
     return trainer
 
 
+def node_name() -> str:
+    """Where this trial runs: `<node ip>/<Ray node id>` (on a loopback cluster every node has
+    the same IP and host name; the node id tells them apart)."""
+    import ray
+
+    ctx = ray.get_runtime_context()
+    return f"{ray.util.get_node_ip_address()}/{ctx.get_node_id()}"
+
+
+def check_data_on_this_node(cfg: GanConfig) -> None:
+    """A data file must exist on every node a trial may run on (the driver only checked its
+    own disk): name the path and the node when it does not."""
+    source = cfg.data.source
+    if source in BUILTIN_NAMES or Path(source).exists():
+        return
+    raise DataError(
+        f"data.source {source!r} does not exist on node {socket.gethostname()} "
+        f"({node_name()}), though the driver saw it: put the data on storage every node "
+        "mounts at the same path (docs/cluster.md), or copy it to each node"
+    )
+
+
 class EvalReporter:
     """The trainer's on_eval callback: checkpoint (and grid), then one Ray report."""
 
@@ -97,6 +123,7 @@ class EvalReporter:
 
     def __call__(self, record: dict) -> None:
         metrics = result_of(record)
+        metrics["node"] = NODE.setdefault("name", node_name())
         self.trainer.save_checkpoint(self.folder / CHECKPOINT_FILE)  # atomic replace
         if self._wants_grid(record):
             metrics[GRID_KEY] = self._save_grid(record["step"])
@@ -139,5 +166,6 @@ def failed_result(err: BaseException, trainer: Trainer | None, metric: str) -> d
         metric: math.nan,  # Ray wants the searcher's metric in every result
         "health": str(last.get("health", "ok")),
         "state": "failed",
+        "node": node_name(),
         "error": f"{type(err).__name__}: {err}"[:MAX_ERROR_CHARS],
     }

@@ -7,6 +7,15 @@
 - at the end: tags state (finished | pruned | failed), prune_reason, final_health, error,
   node; the score plot, the last grid as samples/final.png and the config as YAML.
 
+Never blocks or fails the sweep on MLflow: every write is queued and the queue is flushed
+in order; when the server cannot be reached (restarting, down) the writes wait in the
+queue and are retried at the next result (at most every RETRY_EVERY_S), so nothing is lost
+and nothing is written twice. The queue is part of the callback, which Ray snapshots with
+the experiment. If the server is still down when the sweep ends, after waiting up to
+GANSWEEP_MLFLOW_WAIT_S (default 60 s), the sweep says so and writes the queue to
+`<sweep>/mlflow_pending.json`; `python -m pipelines.trial_runs <sweep folder>` logs it
+later (pipelines/trial_runs.py: relog).
+
 Resume-safe without state of its own: a trial's run is found again by its trial_id tag
 and the steps it holds are read back from MLflow, so a resumed sweep neither duplicates
 runs nor repeats metrics, also for results logged after Ray's last snapshot.
@@ -14,8 +23,13 @@ runs nor repeats metrics, also for results logged after Ray's last snapshot.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
+import os
+import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +42,18 @@ from pipelines.ledger import SweepLedger
 from pipelines.trial import GRID_KEY, SAMPLES_PREFIX, TrialPlan
 
 STATUS = {"finished": "FINISHED", "pruned": "KILLED", "failed": "FAILED"}
+PENDING_FILE = "mlflow_pending.json"
+RETRY_EVERY_S = 2.0
+# a blip is ridden out by the queue, not by the client's own retries, which block the driver
+# (MLflow's default: 7 retries with exponential backoff, minutes)
+CLIENT_RETRIES = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
 SKIPPED_RESULT_KEYS = {*AUTO_RESULT_KEYS, "step", "done"} - {"time_total_s"}
 
 
 class TrialRunLogger(tune.Callback):
     def __init__(
         self,
-        ledger: SweepLedger,
+        ledger: SweepLedger | None,
         plan: TrialPlan,
         experiment_id: str,
         parent_run_id: str,
@@ -48,7 +67,13 @@ class TrialRunLogger(tune.Callback):
         self.space_name = space_name
         self.uri = uri
         self.run_ids: dict[str, str] = {}
-        self.logged_step: dict[str, int] = {}
+        self.logged_step: dict[str, int] = {}  # the last step queued per trial
+        self.configs: dict[str, dict] = {}
+        self.found_step: dict[str, int] = {}  # the last step MLflow held when a run was found
+        self.pending: list[list] = []  # writes not yet in MLflow, in order (JSON-able)
+        self.down_since: float | None = None
+        self.last_try = 0.0
+        self.log_seconds = 0.0  # time spent in MLflow calls (benchmarks/cluster_throughput.py)
         self._client = None
 
     def __getstate__(self) -> dict:  # Ray pickles callbacks into tuner.pkl; a client is no state
@@ -61,32 +86,131 @@ class TrialRunLogger(tune.Callback):
         if self._client is None:
             from mlflow import MlflowClient
 
+            if self.uri.startswith("http"):
+                for key, value in CLIENT_RETRIES.items():
+                    os.environ.setdefault(key, value)
             self._client = MlflowClient(tracking_uri=self.uri)
         return self._client
 
-    # --- Ray hooks -------------------------------------------------------------
+    # --- Ray hooks: queue, then flush -------------------------------------------------
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
-        self.run_id(trial)
+        self.configs[trial.trial_id] = dict(trial.config)
+        self.pending.append(["run", trial.trial_id])
+        self.flush()
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
         if "step" not in result:
             return
-        run_id, step = self.run_id(trial), int(result["step"])
-        if (
-            step <= self.logged_step.get(trial.trial_id, -1)
-            or self.ledger.row(trial).state != "running"
-        ):
+        tid, step = trial.trial_id, int(result["step"])
+        self.configs.setdefault(tid, dict(trial.config))
+        if tid not in self.logged_step and self._reachable():
+            self.run_id(tid)  # a resumed sweep: which steps MLflow has already
+        if step <= self.logged_step.get(tid, -1) or self.ledger.row(trial).state != "running":
             return  # replayed after a resume: MLflow has it already, or the trial had ended
-        stamp = tracking.now_ms()
-        metrics = [
-            Metric(key, float(value), stamp, step)
-            for key, value in result.items()
-            if _loggable(key, value)
-        ]
-        self.client.log_batch(run_id, metrics=metrics)
-        self.logged_step[trial.trial_id] = step
+        metrics = {k: float(v) for k, v in result.items() if _loggable(k, v)}
+        self.pending.append(["metrics", tid, step, tracking.now_ms(), metrics])
+        self.logged_step[tid] = step
         if result.get(GRID_KEY):
-            self.log_grid(run_id, self.plan.trial_folder(trial.trial_id) / result[GRID_KEY])
+            grid = self.plan.trial_folder(tid) / result[GRID_KEY]
+            self.pending.append(["grid", tid, str(grid)])
+        self.flush()
+
+    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        self.queue_finish(trial)
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        self.queue_finish(trial)
+
+    def on_experiment_end(self, trials, **info) -> None:
+        self.flush_or_keep(float(os.environ.get("GANSWEEP_MLFLOW_WAIT_S", "60")))
+
+    def queue_finish(self, trial) -> None:
+        """Everything the end of a run needs, taken now (the ledger row is settled)."""
+        row = self.ledger.row(trial)
+        self.configs.setdefault(trial.trial_id, dict(trial.config))
+        tags = {"state": row.state, "prune_reason": row.reason, "final_health": row.health}
+        if row.error:
+            tags["error"] = row.error[:5000]
+        if row.node:
+            tags["node"] = row.node
+        title = f"{trial.trial_id}: {row.state} {row.reason}".strip()
+        self.pending.append(["finish", trial.trial_id, tags, row.state, row.history, title])
+        self.flush()
+
+    # --- the queue ----------------------------------------------------------------------
+    def _reachable(self) -> bool:
+        return self.down_since is None or time.time() - self.last_try >= RETRY_EVERY_S
+
+    def flush(self) -> bool:
+        """Write the queue in order; on the first failure keep the rest for later."""
+        if not self.pending or not self._reachable():
+            return not self.pending
+        self.last_try = time.time()
+        started = time.perf_counter()
+        try:
+            while self.pending:
+                self._apply(self.pending[0])
+                self.pending.pop(0)
+        except Exception as err:  # unreachable or refusing: keep the writes, retry later
+            if self.down_since is None:
+                self.down_since = time.time()
+                print(
+                    f"MLflow at {self.uri} failed ({type(err).__name__}: {err}); "
+                    f"{len(self.pending)} writes queued, retrying",
+                    file=sys.stderr,
+                )
+            return False
+        finally:
+            self.log_seconds += time.perf_counter() - started
+        if self.down_since is not None:
+            print(
+                f"MLflow at {self.uri} back after {time.time() - self.down_since:.0f} s; "
+                "queued writes logged",
+                file=sys.stderr,
+            )
+            self.down_since = None
+        return True
+
+    def flush_or_keep(self, wait_s: float) -> bool:
+        """At the end: retry for up to `wait_s`, then keep what is left in the sweep's folder."""
+        deadline = time.time() + wait_s
+        while not self.flush() and time.time() < deadline:
+            time.sleep(RETRY_EVERY_S)
+        if not self.pending:
+            return True
+        path = Path(self.plan.folder) / PENDING_FILE
+        path.write_text(json.dumps(self.saved_state()))
+        trials = sorted({op[1] for op in self.pending})
+        print(
+            f"MLFLOW NOT UPDATED: {self.uri} unreachable since "
+            f"{time.strftime('%H:%M:%S', time.localtime(self.down_since or time.time()))}; "
+            f"{len(self.pending)} writes of {len(trials)} trials kept in {path} (results are "
+            f"also in Ray's storage there). Log them when the server is back: "
+            f"python -m pipelines.trial_runs {self.plan.folder}",
+            file=sys.stderr,
+        )
+        return False
+
+    def saved_state(self) -> dict:
+        keep = ("experiment_id", "parent_run_id", "space_name", "uri", "run_ids", "configs")
+        state = {key: getattr(self, key) for key in keep}
+        return {**state, "plan": dataclasses.asdict(self.plan), "pending": self.pending}
+
+    def _apply(self, op: list) -> None:
+        kind, tid = op[0], op[1]
+        if kind == "run":
+            self.run_id(tid)
+        elif kind == "metrics":
+            _, _, step, stamp, values = op
+            run_id = self.run_id(tid)
+            if step <= self.found_step.get(tid, -1):
+                return  # MLflow had it (a resumed sweep queued it before it could look)
+            metrics = [Metric(k, v, stamp, step) for k, v in values.items()]
+            self.client.log_batch(run_id, metrics=metrics)
+        elif kind == "grid":
+            self.log_grid(self.run_id(tid), Path(op[2]))
+        elif kind == "finish":
+            self.finish(tid, *op[2:])
 
     def log_grid(self, run_id: str, grid: Path) -> None:
         """As samples/step_NNNNNN.png, and also as samples/final.png (overwritten each time,
@@ -100,65 +224,71 @@ class TrialRunLogger(tune.Callback):
                 copy.write_bytes(grid.read_bytes())
                 self.client.log_artifact(run_id, str(copy), "samples")
 
-    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
-        self.finish(trial)
-
-    def on_trial_error(self, iteration, trials, trial, **info) -> None:
-        self.finish(trial)
-
     # --- runs ---------------------------------------------------------------------
-    def run_id(self, trial) -> str:
-        tid = trial.trial_id
+    def run_id(self, tid: str) -> str:
         if tid not in self.run_ids:
-            self.run_ids[tid] = self._find_run(tid) or self._create_run(trial)
+            self.run_ids[tid] = self._find_run(tid) or self._create_run(tid)
         return self.run_ids[tid]
 
     def _find_run(self, trial_id: str) -> str | None:
         for run in tracking.child_runs(self.client, self.experiment_id, self.parent_run_id):
             if run.data.tags.get("trial_id") == trial_id:
                 history = self.client.get_metric_history(run.info.run_id, "objective")
-                self.logged_step[trial_id] = max((m.step for m in history), default=-1)
+                logged = max((m.step for m in history), default=-1)
+                self.found_step[trial_id] = logged
+                self.logged_step[trial_id] = max(self.logged_step.get(trial_id, -1), logged)
                 return run.info.run_id
         return None
 
-    def _create_run(self, trial) -> str:
+    def _create_run(self, tid: str) -> str:
+        config = self.configs.get(tid, {})
         tags = {
             tracking.PARENT_TAG: self.parent_run_id,
-            "trial_id": trial.trial_id,
+            "trial_id": tid,
             "space": self.space_name,
             "state": "running",
-            "sampled_keys": ",".join(sorted(trial.config)),
+            "sampled_keys": ",".join(sorted(config)),
         }
-        run = self.client.create_run(self.experiment_id, run_name=trial.trial_id, tags=tags)
-        cfg = self.plan.config_for(trial.config)
+        run = self.client.create_run(self.experiment_id, run_name=tid, tags=tags)
+        cfg = self.plan.config_for(config)
         tracking.log_params(self.client, run.info.run_id, cfg.flat())
         return run.info.run_id
 
-    def finish(self, trial) -> None:
-        run_id, row = self.run_id(trial), self.ledger.row(trial)
-        tags = {"state": row.state, "prune_reason": row.reason, "final_health": row.health}
-        if row.error:
-            tags["error"] = row.error[:5000]
-        if row.node:
-            tags["node"] = row.node
+    def finish(self, tid: str, tags: dict, state: str, history: list, title: str) -> None:
+        run_id = self.run_id(tid)
         tracking.set_tags(self.client, run_id, tags)
-        self._log_end_artifacts(run_id, trial, row)
-        self.client.set_terminated(run_id, STATUS.get(row.state, "FAILED"))
-
-    def _log_end_artifacts(self, run_id: str, trial, row) -> None:
-        from gan_core.plots import save_score_plot  # matplotlib only here
-
-        cfg = self.plan.config_for(trial.config)
+        cfg = self.plan.config_for(self.configs.get(tid, {}))
         self.client.log_text(run_id, cfg.to_yaml(), "config.yaml")
-        if not row.history:
-            return
-        with tempfile.TemporaryDirectory(prefix="gansweep-art-") as tmp:
-            title = f"{trial.trial_id}: {row.state} {row.reason}".strip()
-            plot = save_score_plot(row.history, Path(tmp) / "scores.png", title)
-            self.client.log_artifact(run_id, str(plot))
+        if history:
+            from gan_core.plots import save_score_plot  # matplotlib only here
+
+            with tempfile.TemporaryDirectory(prefix="gansweep-art-") as tmp:
+                plot = save_score_plot(history, Path(tmp) / "scores.png", title)
+                self.client.log_artifact(run_id, str(plot))
+        self.client.set_terminated(run_id, STATUS.get(state, "FAILED"))
+
+
+def relog(folder: Path) -> bool:
+    """Log the writes a sweep kept in `<folder>/mlflow_pending.json` when MLflow was down."""
+    path = Path(folder) / PENDING_FILE
+    state = json.loads(path.read_text())
+    logger = TrialRunLogger.__new__(TrialRunLogger)
+    logger.__dict__.update(state, _client=None, down_since=None, last_try=0.0, log_seconds=0.0)
+    logger.__dict__.update(plan=TrialPlan(**state["plan"]), ledger=None, found_step={})
+    logger.logged_step = {}
+    if logger.flush():
+        path.unlink()
+        print(f"logged {path} to {logger.uri}")
+        return True
+    print(f"{logger.uri} still unreachable; {path} kept", file=sys.stderr)
+    return False
 
 
 def _loggable(key: str, value: Any) -> bool:
     if key in SKIPPED_RESULT_KEYS or not isinstance(value, (int, float)) or isinstance(value, bool):
         return False
     return math.isfinite(float(value))
+
+
+if __name__ == "__main__":
+    sys.exit(0 if relog(Path(sys.argv[1])) else 1)

@@ -7,6 +7,7 @@ tracking URI is already a server (http...), there is nothing to start: it says w
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -96,10 +97,8 @@ def stop_ui(proc: subprocess.Popen) -> None:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=10)
     except (ProcessLookupError, subprocess.TimeoutExpired):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         proc.wait(timeout=10)
 
 

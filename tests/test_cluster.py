@@ -1,0 +1,341 @@
+"""The sweep on a real multi-node Ray cluster on loopback with an MLflow server on
+PostgreSQL (deploy/cluster.py), and the faults a cluster brings.
+
+One cluster for the whole module (head + node `w1`, 1 CPU each; PostgreSQL; `mlflow
+server`), on ports of its own and state under pytest's tmp folder; the finalizer stops
+every process group, and the last test checks that none is left. Skipped, with the reason,
+where PostgreSQL or Ray cannot be started here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.test_sweep_integration import (
+    start_driver,
+    tiny_with_long_runners,
+    wait_for_kill_point,
+)
+
+pytestmark = pytest.mark.slow
+
+EVAL_EVERY = 20  # search_spaces/tiny.yaml
+
+
+# --- the cluster -----------------------------------------------------------------------
+
+
+def mount_namespace_works() -> bool:
+    probe = ["unshare", "-m", "--propagation", "private", "sh", "-c", "mount -t tmpfs x /mnt"]
+    try:
+        return subprocess.run(probe, capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def hiding(folder: Path) -> list[str]:
+    """A command prefix that runs a Ray node in its own mount namespace where `folder` is an
+    empty tmpfs: that node (and every trial it runs) cannot see the driver's files there."""
+    mount = 'mount -t tmpfs gansweep-hidden "$0" && exec "$@"'
+    return ["unshare", "-m", "--propagation", "private", "sh", "-c", mount, str(folder)]
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    from deploy import cluster as tool
+
+    root = tmp_path_factory.mktemp("cluster")
+    layout = tool.Layout(root, ray_port=6391, pg_port=54331, mlflow_port=5056)
+    try:
+        tool.pg_tool("initdb")
+    except tool.ClusterError as err:
+        pytest.skip(f"PostgreSQL cannot start here: {err}")
+    if shutil.which("runuser") is None and os.geteuid() == 0:
+        pytest.skip("running as root without runuser: PostgreSQL cannot be started")
+    driver_only = root / "driver_only"
+    driver_only.mkdir()
+    hidden = mount_namespace_works()
+    try:
+        tool.up(layout, nodes=("head",))
+        tool.start_ray_node(layout, "w1", wrap=hiding(driver_only) if hidden else None)
+        yield {"layout": layout, "tool": tool, "driver_only": driver_only, "hidden": hidden}
+    finally:
+        tool.down(layout, purge=True)
+
+
+@pytest.fixture()
+def on_cluster(cluster, tmp_path, monkeypatch):
+    layout = cluster["layout"]
+    env = {
+        "RAY_ADDRESS": layout.ray_address,
+        "RAY_AUTH_MODE": "disabled",
+        "MLFLOW_TRACKING_URI": layout.tracking_uri,
+        "GANSWEEP_STORAGE": str(tmp_path / "sweeps"),
+        "GANSWEEP_MLFLOW_WAIT_S": "60",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    yield cluster
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+
+
+def node_ids() -> dict[str, str]:
+    """Ray node id of each of our nodes, by its custom resource (head, w1)."""
+    import ray
+
+    out = {}
+    for node in ray.nodes():
+        for key in node["Resources"]:
+            if node["Alive"] and key.startswith("gansweep_"):
+                out[key.removeprefix("gansweep_")] = node["NodeID"]
+    return out
+
+
+def mlflow_runs(meta: dict) -> list:
+    from mlflow import MlflowClient
+
+    from pipelines import tracking
+
+    c = MlflowClient(meta["tracking_uri"])
+    return tracking.child_runs(c, meta["experiment_id"], meta["parent_run_id"])
+
+
+def logged_steps(run) -> list[int]:
+    from mlflow import MlflowClient
+
+    c = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
+    return [m.step for m in c.get_metric_history(run.info.run_id, "objective")]
+
+
+def assert_each_step_once(runs, table: pd.DataFrame) -> None:
+    """Every eval point of every trial in MLflow exactly once: none missing, none twice."""
+    rows = table.set_index("trial_id")
+    assert sorted(r.data.tags["trial_id"] for r in runs) == sorted(table.trial_id)
+    for run in runs:
+        row = rows.loc[run.data.tags["trial_id"]]
+        if row.state == "failed":
+            continue
+        expected = list(range(EVAL_EVERY, int(row.steps) + 1, EVAL_EVERY))
+        assert logged_steps(run) == expected, (row.name, row.state, row.steps)
+
+
+# --- the sweep over two nodes -------------------------------------------------------------
+
+
+def test_sweep_spreads_over_two_nodes_and_logs_to_the_server(on_cluster):
+    from pipelines.sweep import run_sweep
+
+    result = run_sweep("tiny", trials=4)
+    assert result.complete and len(result.table) == 4
+    nodes = node_ids()
+    meta = json.loads((result.path / "sweep.json").read_text())
+    runs = mlflow_runs(meta)
+    ran_on = {r.data.tags["node"].split("/")[-1] for r in runs}
+    assert ran_on == {nodes["head"], nodes["w1"]}, ran_on  # spread, and named by node id
+    assert_each_step_once(runs, result.table)
+    # artifacts went through the server into its artifact store, not to a node's disk
+    run = runs[0]
+    assert run.info.artifact_uri.startswith("mlflow-artifacts:"), run.info.artifact_uri
+    store = on_cluster["layout"].root / "mlflow-artifacts"
+    assert list(store.rglob("config.yaml")), "no artifact in the server's store"
+
+
+# --- faults --------------------------------------------------------------------------------
+
+
+def wait_for_running_trial(storage: Path, driver, min_step: int, timeout: float = 180):
+    """(sweep folder, trial id, its steps) of a trial running past `min_step`."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        assert driver is None or driver.poll() is None, "the sweep ended too early"
+        for path in storage.glob("*/ledger.json"):
+            try:
+                rows = json.loads(path.read_text())["rows"]
+            except (OSError, json.JSONDecodeError, KeyError):
+                continue
+            for row in rows:
+                if row["state"] == "running" and row["steps"] >= min_step:
+                    return path.parent, row["trial_id"], row["steps"]
+        time.sleep(0.1)
+    raise AssertionError(f"no trial ran past step {min_step} within {timeout} s")
+
+
+def ray_results(folder: Path, trial_id: str) -> list[dict]:
+    (trial_dir,) = folder.glob(f"run_trial_{trial_id}_*")
+    lines = (trial_dir / "result.json").read_text().splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def test_killed_trial_process_resumes_from_its_checkpoint(on_cluster, tmp_path):
+    """SIGKILL the worker process that runs a trial: Ray starts the trial again
+    (FailureConfig.max_failures), it continues from its own checkpoint, not from step 0, and
+    its MLflow run holds every eval point once."""
+    space = tiny_with_long_runners(tmp_path)
+    log = tmp_path / "driver.log"
+    driver = start_driver(f"run_sweep({str(space)!r}, trials=3)", log)
+    storage = Path(os.environ["GANSWEEP_STORAGE"])
+    try:
+        folder, trial_id, _ = wait_for_running_trial(storage, driver, min_step=100)
+        before = ray_results(folder, trial_id)
+        killed_pid, killed_at = before[-1]["pid"], before[-1]["step"]
+        os.kill(killed_pid, signal.SIGKILL)
+        assert driver.wait(timeout=300) == 0, log.read_text()[-3000:]
+    finally:
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+    table = pd.read_parquet(folder / "trials.parquet")
+    row = table.set_index("trial_id").loc[trial_id]
+    assert row.state != "failed", row.error
+    after = [r for r in ray_results(folder, trial_id) if r["pid"] != killed_pid]
+    assert after, "the trial never ran again"
+    assert min(r["step"] for r in after) >= killed_at  # from the checkpoint, not step 0
+    meta = json.loads((folder / "sweep.json").read_text())
+    assert_each_step_once(mlflow_runs(meta), table)
+
+
+def test_killed_driver_resumes_on_the_cluster(on_cluster, tmp_path):
+    """SIGKILL the driver (its process group) mid-sweep; the cluster and the server stay up.
+    RESUME=1 finishes the sweep: the budget is met exactly, trials that had ended keep their
+    outcome, and MLflow on the server holds each trial once with each eval point once."""
+    space = tiny_with_long_runners(tmp_path)
+    first = start_driver(f"run_sweep({str(space)!r}, trials=5)", tmp_path / "first.log")
+    storage = Path(os.environ["GANSWEEP_STORAGE"])
+    try:
+        folder, before, _ = wait_for_kill_point(storage, first)
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait(timeout=30)
+    second = start_driver(f"run_sweep({str(space)!r}, resume=True)", tmp_path / "second.log")
+    try:
+        assert second.wait(timeout=300) == 0, (tmp_path / "second.log").read_text()[-3000:]
+    finally:
+        if second.poll() is None:
+            os.killpg(second.pid, signal.SIGKILL)
+    table = pd.read_parquet(folder / "trials.parquet")
+    assert len(table) == 5 and table.trial_id.is_unique and "running" not in set(table.state)
+    lost = json.loads((folder / "ledger.json").read_text())["lost"]
+    final = table.set_index("trial_id")
+    for row in before["rows"]:
+        if row["state"] != "running" and row["trial_id"] not in lost:
+            kept = final.loc[row["trial_id"]]
+            assert (kept.state, kept.steps) == (row["state"], row["steps"])
+    meta = json.loads((folder / "sweep.json").read_text())
+    assert_each_step_once(mlflow_runs(meta), table)
+
+
+def test_mlflow_server_restarted_mid_sweep_loses_no_metric(on_cluster, capfd):
+    """Stop the MLflow server while trials report, start it again 5 s later: the driver
+    queues the writes and logs them when the server is back; every step is there once."""
+    from pipelines.sweep import run_sweep
+
+    tool, layout = on_cluster["tool"], on_cluster["layout"]
+    storage = Path(os.environ["GANSWEEP_STORAGE"])
+    restarted = threading.Event()
+
+    def restart_server() -> None:
+        wait_for_running_trial(storage, None, min_step=40)
+        tool.stop(layout, "mlflow")
+        time.sleep(5)
+        tool.start_mlflow(layout)
+        restarted.set()
+
+    thread = threading.Thread(target=restart_server, daemon=True)
+    thread.start()
+    result = run_sweep("tiny", trials=4)
+    thread.join(timeout=180)
+    assert restarted.is_set()
+    assert "writes queued, retrying" in capfd.readouterr().err
+    assert not (result.path / "mlflow_pending.json").exists()
+    meta = json.loads((result.path / "sweep.json").read_text())
+    assert_each_step_once(mlflow_runs(meta), result.table)
+
+
+def test_data_missing_on_a_worker_names_the_path_and_the_node(on_cluster, tmp_path):
+    """Simulation: on a loopback cluster every node shares this machine's disk, so node w1
+    runs in its own mount namespace where the folder `driver_only` is an empty tmpfs. The
+    driver and the head see the data file there; w1 does not, as a worker without the
+    driver's disk would not. Trials on w1 must fail naming the path and w1; trials on the
+    head train."""
+    if not on_cluster["hidden"]:
+        pytest.skip("no mount namespaces here (needs root): cannot hide a path from one node")
+    from pipelines.sweep import run_sweep
+
+    data = on_cluster["driver_only"] / "ring.npy"
+    angles = np.random.default_rng(0).uniform(0, 2 * np.pi, 2000)
+    np.save(data, np.stack([np.cos(angles), np.sin(angles)], 1).astype(np.float32))
+    result = run_sweep("tiny", trials=4, data=str(data))
+    w1 = node_ids()["w1"]
+    table = result.table
+    failed = table[table.state == "failed"]
+    assert len(failed), table[["state", "node"]]
+    for row in failed.itertuples():
+        assert str(data) in row.error and w1 in row.error, row.error
+        assert row.node.endswith(w1)
+    assert (~table.node[table.state != "failed"].str.endswith(w1)).all()
+
+
+def test_mlflow_down_at_the_end_keeps_the_writes_for_relog(tmp_path, monkeypatch):
+    """No cluster needed: the logger against a server that is not there queues its writes,
+    and at the end keeps them in the sweep's folder; `relog` logs them once it is back."""
+    from pipelines import tracking, trial_runs
+    from pipelines.trial import TrialPlan
+
+    class Row:
+        state, reason, health, error, node, history = "running", "", "ok", "", "n1", []
+
+    class Ledger:
+        def row(self, trial):
+            return Row
+
+    class Trial:
+        trial_id, config = "t1", {"optim.lr_g": 0.001}
+
+    from gan_core.config import GanConfig
+
+    plan = TrialPlan(base=GanConfig().to_dict(), milestones=(40,), folder=str(tmp_path))
+    db = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = tracking.MlflowClient(db)
+    exp = tracking.experiment_id(client, "relog")
+    parent = client.create_run(exp).info.run_id
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    logger = trial_runs.TrialRunLogger(Ledger(), plan, exp, parent, "s", "http://127.0.0.1:9")
+    logger.on_trial_start(0, [], Trial())
+    for step in (20, 40):
+        logger.on_trial_result(0, [], Trial(), {"step": step, "objective": 1.0 / step})
+    Row.state = "finished"
+    logger.on_trial_complete(0, [], Trial())
+    assert not logger.flush_or_keep(wait_s=0)
+    pending = tmp_path / trial_runs.PENDING_FILE
+    saved = json.loads(pending.read_text())
+    assert [op[0] for op in saved["pending"]] == ["run", "metrics", "metrics", "finish"]
+    saved["uri"] = db  # the server is back (here: a store that answers)
+    pending.write_text(json.dumps(saved))
+    assert trial_runs.relog(tmp_path)
+    (run,) = tracking.child_runs(client, exp, parent)
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "objective")] == [20, 40]
+    assert run.data.tags["state"] == "finished" and run.info.status == "FINISHED"
+
+
+def test_cluster_down_leaves_no_process(cluster):
+    tool, layout = cluster["tool"], cluster["layout"]
+    groups = [int(layout.pid_file(n).read_text()) for n in tool.ORDER if tool.running(layout, n)]
+    assert len(groups) == 4
+    tool.down(layout, purge=True)
+    assert not any(tool.group_alive(g) for g in groups)
+    assert not any(tool.group_has_members(g) for g in groups)
+    leftovers = subprocess.run(["pgrep", "-f", str(layout.root)], capture_output=True, text=True)
+    assert leftovers.stdout.strip() == "", leftovers.stdout
