@@ -1,7 +1,7 @@
 """Sweep throughput on one Ray node vs two on loopback with the same total CPUs, and the
 MLflow logging cost per trial against the PostgreSQL-backed server (deploy/cluster.py).
 
-    .venv/bin/python benchmarks/cluster_throughput.py [--trials 6] [--steps 200]
+    .venv/bin/python benchmarks/cluster_throughput.py [--trials 6] [--steps 200] [--two-first]
 
 Both layouts run the same sweep: search_spaces/tiny.yaml without pruning (every trial runs
 all its steps, so both do the same work), 2 trials at a time, 1 CPU each:
@@ -106,17 +106,21 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--trials", type=int, default=6)
     parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--two-first", action="store_true", help="run the 2-node layout first")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="gansweep-bench-") as tmp:
         layout = tool.Layout(Path(tmp), ray_port=6392, pg_port=54332, mlflow_port=5057)
         space = unpruned_space(Path(tmp), args.steps)
+        layouts = [("1 node x 2 CPUs", {"head": 2}), ("2 nodes x 1 CPU", {"head": 1, "w1": 1})]
+        if args.two_first:  # to see how much the order (warm caches, load) matters
+            layouts.reverse()
         rows = []
         try:
-            tool.up(layout, nodes=("head",), cpus={"head": 2})
-            rows.append(run_once(space, args.trials, layout, "1 node x 2 CPUs"))
-            tool.stop(layout, "ray-head")
-            tool.up(layout, nodes=("head", "w1"), cpus={"head": 1, "w1": 1})
-            rows.append(run_once(space, args.trials, layout, "2 nodes x 1 CPU"))
+            for label, cpus in layouts:
+                tool.up(layout, nodes=tuple(cpus), cpus=cpus)
+                rows.append(run_once(space, args.trials, layout, label))
+                tool.stop(layout, "ray-w1")
+                tool.stop(layout, "ray-head")
         finally:
             tool.down(layout, purge=True)
     for row in rows:

@@ -58,43 +58,65 @@ class RecordArrays:
         )
 
 
+def rules(a: RecordArrays, m: MonitorConfig) -> dict[str, np.ndarray]:
+    """Each rule of condition_at on every record, in condition_at's order of priority."""
+    near_half = (np.abs(a.g - 0.5) < m.stall_band) & (np.abs(a.d - 0.5) < m.stall_band)
+    return {
+        "diverged": ~a.finite,
+        "d_dominates": (a.g < m.d_dominates_g_score) & (a.d > m.d_dominates_d_score),
+        "g_dominates": a.g > m.g_dominates_g_score,
+        "mode_collapse": a.diversity < m.collapse_diversity,
+        "stall": near_half & (a.coverage < m.stall_coverage),
+    }
+
+
 def conditions(a: RecordArrays, m: MonitorConfig) -> np.ndarray:
     """condition_at for every record, as codes of HEALTH_STATES (first match wins)."""
-    near_half = (np.abs(a.g - 0.5) < m.stall_band) & (np.abs(a.d - 0.5) < m.stall_band)
-    rules = [
-        ~a.finite,
-        (a.g < m.d_dominates_g_score) & (a.d > m.d_dominates_d_score),
-        a.g > m.g_dominates_g_score,
-        a.diversity < m.collapse_diversity,
-        near_half & (a.coverage < m.stall_coverage),
-    ]
-    names = ["diverged", "d_dominates", "g_dominates", "mode_collapse", "stall"]
-    return np.select(rules, [CODES[n] for n in names], default=CODES["ok"])
+    masks = rules(a, m)
+    return np.select(list(masks.values()), [CODES[n] for n in masks], default=CODES["ok"])
+
+
+def _streaks(a: RecordArrays, values: np.ndarray) -> np.ndarray:
+    """Length of the run of equal values ending at each record, within each run."""
+    new_streak = np.ones(len(values), dtype=bool)
+    new_streak[1:] = values[1:] != values[:-1]
+    new_streak[a.starts] = True
+    start = np.maximum.accumulate(np.where(new_streak, np.arange(len(values)), 0))
+    return np.arange(len(values)) - start + 1
 
 
 def verdicts(a: RecordArrays, m: MonitorConfig) -> np.ndarray:
     """HealthMonitor.update for every record: a mode once it has held `patience` points."""
     cond = conditions(a, m)
-    new_streak = np.ones(len(cond), dtype=bool)
-    new_streak[1:] = cond[1:] != cond[:-1]
-    new_streak[a.starts] = True
-    start = np.maximum.accumulate(np.where(new_streak, np.arange(len(cond)), 0))
-    streak = np.arange(len(cond)) - start + 1
-    needed = np.where(cond == CODES["stall"], stall_patience(m), m.patience)
-    report = (cond == CODES["diverged"]) | ((cond != CODES["ok"]) & (streak >= needed))
+    streak = _streaks(a, cond)
+    report = (cond == CODES["diverged"]) | ((cond != CODES["ok"]) & (streak >= m.patience))
     return np.where(report, cond, CODES["ok"])
 
 
-def stall_patience(m: MonitorConfig) -> int:
-    return getattr(m, "stall_patience", m.patience)
+def _first_step(a: RecordArrays, stops: np.ndarray) -> np.ndarray:
+    out = np.full(len(a.names), math.inf)
+    np.minimum.at(out, a.run[stops], a.step[stops])
+    return out
 
 
 def first_flag_steps(a: RecordArrays, m: MonitorConfig) -> np.ndarray:
     """Per run, the step at which the pruner stops it (inf: never); as `first_flag`."""
     v = verdicts(a, m)
-    stops = (v == CODES["diverged"]) | ((v != CODES["ok"]) & (a.step >= HEALTH_FROM))
-    out = np.full(len(a.names), math.inf)
-    np.minimum.at(out, a.run[stops], a.step[stops])
+    return _first_step(a, (v == CODES["diverged"]) | ((v != CODES["ok"]) & (a.step >= HEALTH_FROM)))
+
+
+def solo_flag_steps(a: RecordArrays, m: MonitorConfig) -> dict[str, np.ndarray]:
+    """Per failure mode, the step at which that rule ALONE would stop each run (inf: never).
+
+    A diagnostic, not the verdict: it shows which rules see a failure, also where a
+    rule of higher priority reports it first.
+    """
+    out = {}
+    for name, mask in rules(a, m).items():
+        if name == "diverged":
+            continue
+        held = mask & (_streaks(a, mask) >= m.patience)
+        out[name] = _first_step(a, held & (a.step >= HEALTH_FROM))
     return out
 
 

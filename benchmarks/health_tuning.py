@@ -5,8 +5,11 @@ The rule: among the settings of GRID whose false alarms on the best quarter stay
 watches health from step 500 to the end), take the one with the highest recall
 at step 1000 (the issue's target), then by the end; among ties, the one that
 flags the fewest good-ending runs (a margin against false alarms), then the one
-with the higher recall at step 500, then the one closest to the previous
-defaults (the smallest change the data ask for). Verdicts come from the vectorised replay,
+with the higher recall at step 500, then the one where fewer eval points of
+good-ending runs meet any failure rule (a margin), then the one where more
+rules see each failure on their own (redundancy: a verdict that does not hang
+on one signal, and a stall rule that stays on where it costs nothing), then the
+one closest to the previous defaults (the smallest change the data ask for). Verdicts come from the vectorised replay,
 checked against HealthMonitor itself (health_replay.check_against_monitor).
 """
 
@@ -23,18 +26,24 @@ from health_analysis import (
     DetectorScore,
     score_flags,
 )
-from health_replay import RecordArrays, check_against_monitor, first_flag_steps
+from health_replay import (
+    RecordArrays,
+    check_against_monitor,
+    first_flag_steps,
+    rules,
+    solo_flag_steps,
+)
 
 from gan_core.config import MonitorConfig
 
 GRID: dict[str, tuple] = {
     "patience": (1, 2, 3),
-    "d_dominates_g_score": (0.05, 0.1, 0.15, 0.2, 0.25),
-    "d_dominates_d_score": (0.75, 0.8, 0.85, 0.9),
+    "d_dominates_g_score": (0.05, 0.1, 0.15, 0.2, 0.25, 0.3),
+    "d_dominates_d_score": (0.7, 0.75, 0.8, 0.85, 0.9),
     "g_dominates_g_score": (0.6, 0.7, 0.8, 0.9),
-    "collapse_diversity": (0.05, 0.1, 0.15, 0.2, 0.3),
-    "stall_band": (0.02, 0.05, 0.1, 0.2),
-    "stall_coverage": (0.0, 0.05, 0.1, 0.2, 0.3),
+    "collapse_diversity": (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5),
+    "stall_band": (0.01, 0.02, 0.05, 0.1, 0.2),
+    "stall_coverage": (0.0, 0.05, 0.1, 0.2, 0.3),  # 0 turns the stall rule off
 }
 PREVIOUS_DEFAULTS = MonitorConfig(
     patience=2,
@@ -66,7 +75,22 @@ def feasible(score: DetectorScore) -> bool:
     return all(v <= MAX_FALSE_ALARMS for v in score.false_alarms.values())
 
 
-def rank_key(score: DetectorScore, cfg: MonitorConfig, grid) -> tuple:
+def redundancy(arrays: RecordArrays, failed: np.ndarray, cfg: MonitorConfig) -> int:
+    """(failed run, rule) pairs where the rule alone flags the run by the last milestone."""
+    solo = solo_flag_steps(arrays, cfg)
+    return int(sum((steps[failed] <= MILESTONES[-1]).sum() for steps in solo.values()))
+
+
+def near_misses(arrays: RecordArrays, good: np.ndarray, cfg: MonitorConfig) -> int:
+    """Eval points of good-ending runs that meet some failure rule, persistent or not.
+
+    Fewer means more room between the thresholds and healthy training: a margin.
+    """
+    hit = np.logical_or.reduce([mask for name, mask in rules(arrays, cfg).items() if name != "diverged"])
+    return int((hit & good[arrays.run]).sum())
+
+
+def rank_key(score: DetectorScore, cfg: MonitorConfig, grid, margin: int, redundant: int):
     first, last = MILESTONES[0], MILESTONES[-1]
     return (
         -score.recall[last],
@@ -74,6 +98,8 @@ def rank_key(score: DetectorScore, cfg: MonitorConfig, grid) -> tuple:
         score.good_flagged[END],
         score.good_flagged[last],
         -score.recall[first],
+        margin,
+        -redundant,
         distance(cfg, grid),
     )
 
@@ -90,6 +116,7 @@ def tune(runs: list[dict], labels: dict, grid: dict[str, tuple] = GRID) -> Tuned
     """The best feasible setting of `grid` on `runs` (see the module's docstring)."""
     arrays = RecordArrays.from_runs(runs)
     sub = {r["name"]: labels[r["name"]] for r in runs}
+    failed = np.array([bool(sub[n]["failed"]) for n in arrays.names])
     best, best_key, tried, n_feasible = None, None, 0, 0
     for cfg in settings(grid):
         tried += 1
@@ -98,7 +125,8 @@ def tune(runs: list[dict], labels: dict, grid: dict[str, tuple] = GRID) -> Tuned
         if not feasible(score):
             continue
         n_feasible += 1
-        key = rank_key(score, cfg, grid)
+        margin = near_misses(arrays, ~failed, cfg)
+        key = rank_key(score, cfg, grid, margin, redundancy(arrays, failed, cfg))
         if best_key is None or key < best_key:
             best, best_key = (cfg, score), key
     if best is None:

@@ -123,7 +123,7 @@ def group_has_members(pgid: int) -> bool:
     return False
 
 
-def stop(layout: Layout, name: str, grace_s: float = 10.0, sig: int = signal.SIGTERM) -> bool:
+def stop(layout: Layout, name: str, grace_s: float = 5.0, sig: int = signal.SIGTERM) -> bool:
     """Stop the process group in pids/<name>.pid; SIGKILL what outlives the grace time."""
     pid_file = layout.pid_file(name)
     if not pid_file.is_file():

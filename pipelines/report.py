@@ -34,8 +34,8 @@ STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
 h1 { margin-bottom: .2em; } .sub { color: #666; margin-top: 0; }
 .row { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
-figure { margin: 0; } figcaption { font-size: .85em; color: #444; max-width: 320px; }
-.grid img { width: 320px; border: 1px solid #ddd; }
+figure { margin: 0; } figcaption { font-size: .8em; color: #444; max-width: 250px; }
+.grid img { width: 250px; border: 1px solid #ddd; }
 table { border-collapse: collapse; font-size: .85em; }
 td, th { border-bottom: 1px solid #ddd; padding: .25em .6em; text-align: left; }
 .finished { color: #1f5fa8; } .pruned { color: #777; } .failed { color: #b22; }
@@ -72,6 +72,8 @@ def render(view: SweepView, fetch) -> str:
         + "</p>",
         _winner(view),
         "<h2>Objective of every trial</h2>",
+        "<p class='sub'>trials rank by their value at their last step (the one retraining "
+        "reproduces); x: where a trial was pruned, and why; dashed: the milestones</p>",
         _img(objective_plot(view), f"{view.metric} vs step"),
         "<div class='row'>",
         _prune_section(view),

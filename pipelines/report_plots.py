@@ -70,7 +70,11 @@ def objective_plot(view: SweepView) -> bytes:
     ax.set_ylabel(f"{view.metric} ({better} is better)")
     ax.set_title(f"{view.sweep.name}: {view.metric} of every trial")
     if _spans_decades(view):
+        from matplotlib.ticker import FormatStrFormatter
+
         ax.set_yscale("log")
+        for set_formatter in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
+            set_formatter(FormatStrFormatter("%g"))  # 30, 40, 100, not 3x10^1
     fig.tight_layout()
     return _png(fig)
 
@@ -92,7 +96,7 @@ def _spans_decades(view: SweepView) -> bool:
     return (
         bool(values)
         and len(values) == sum(len(t.history) for t in view.trials)
-        and (max(values) / min(values) > 30)
+        and (max(values) / min(values) > 10)
     )
 
 
@@ -100,7 +104,7 @@ def bar_plot(counts: dict[str, float], title: str, xlabel: str, colour: str) -> 
     """Horizontal bars, largest on top: prune reasons or parameter importances."""
     plt = _pyplot()
     items = list(counts.items())[::-1]
-    fig, ax = plt.subplots(figsize=(6.5, 0.45 * len(items) + 1.2))
+    fig, ax = plt.subplots(figsize=(5.2, 0.45 * len(items) + 1.2))
     ax.barh([k for k, _ in items], [v for _, v in items], color=colour)
     for i, (_, v) in enumerate(items):
         ax.text(v, i, f" {v:g}", va="center", fontsize=8)

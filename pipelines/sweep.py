@@ -209,6 +209,7 @@ def next_commands(folder: Path, complete: bool) -> list[str]:
     return [
         "make ui        # compare the trials in the MLflow UI",
         f"make export SWEEP={folder}   # the best trial's config, ready for `make train`",
+        f"make report SWEEP={folder}   # an HTML report of the sweep",
     ]
 
 

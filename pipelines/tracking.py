@@ -44,7 +44,10 @@ def experiment_id(c: MlflowClient, name: str) -> str:
     found = c.get_experiment_by_name(name)
     if found is not None:
         return found.experiment_id
-    return c.create_experiment(name, artifact_location=local_artifact_root(c.tracking_uri, name))
+    exp_id = c.create_experiment(name, artifact_location=local_artifact_root(c.tracking_uri, name))
+    # MLflow 3's UI opens new experiments in GenAI mode; ours are training runs to compare.
+    c.set_experiment_tag(exp_id, "mlflow.experimentKind", "custom_model_development")
+    return exp_id
 
 
 def local_artifact_root(uri: str, name: str) -> str | None:

@@ -76,6 +76,11 @@ def open_trainer(cfg: GanConfig, out: Path, resume: bool) -> Trainer:
     return Trainer(cfg, dataset)
 
 
+def grid_path(out: Path, step: int) -> Path:
+    """The sample grid drawn at an eval point."""
+    return out / "samples" / f"step_{step:07d}.png"
+
+
 def keep_metrics_until(path: Path, step: int) -> None:
     """Drop the lines past the checkpoint's step: a resumed run writes them again."""
     if not path.is_file():
@@ -124,10 +129,7 @@ def train_production(
             f.write(json.dumps(record) + "\n")
         fake = trainer.sample(256, seed=cfg.train.seed + 2)
         grid = save_samples(
-            fake,
-            trainer.dataset,
-            out / "samples" / f"step_{record['step']:07d}.png",
-            title=f"step {record['step']}",
+            fake, trainer.dataset, grid_path(out, record["step"]), title=f"step {record['step']}"
         )
         if on_eval is not None:
             on_eval(trainer, record)

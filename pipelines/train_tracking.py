@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,13 +33,22 @@ from gan_core.config import GanConfig
 from gan_core.trainer import Trainer
 from pipelines import tracking
 from pipelines.export import read_provenance
-from pipelines.generator_model import MODEL_NAME, log_generator
-from pipelines.train import FINAL_SAMPLES, METRICS, SCORE_PLOT, TrainHooks, refuse_overwrite
+from pipelines.generator_model import log_generator
+from pipelines.train import (
+    FINAL_SAMPLES,
+    METRICS,
+    SCORE_PLOT,
+    TrainHooks,
+    grid_path,
+    refuse_overwrite,
+)
 
 EXPERIMENT = "gansweep-train"
 RUN_FILE = "mlflow_run.json"
 FLUSH_EVERY = 10
-STEP_METRIC = "objective"  # every eval record has it: the step MLflow reached is its last
+# every eval record has them, the second finite even when a run diverges: the last step
+# MLflow holds is the largest step of either
+STEP_METRICS = ("objective", "perf/steps_per_s")
 SOURCE_TAG = "source.trial_run_id"  # the sweep trial an exported config came from
 
 
@@ -66,6 +76,7 @@ class TrainRunLogger(TrainHooks):
     def started(self, trainer: Trainer, out: Path) -> None:
         """A resumed run: send what the checkpoint knows and MLflow does not."""
         self.buffer = [r for r in trainer.history if r["step"] > self.logged_step]
+        self.grids = {r["step"]: grid_path(out, r["step"]) for r in self.buffer}
         self.flush()
 
     def evaluated(self, trainer: Trainer, record: dict, grid: Path) -> None:
@@ -117,9 +128,13 @@ class TrainRunLogger(TrainHooks):
         self.buffer = []
 
     def stopped(self, status: str) -> None:
-        """Interrupted or failed: keep what was measured; RESUME=1 continues the run."""
-        self.flush()
-        self.c.set_terminated(self.run_id, status)
+        """Interrupted or failed: keep what was measured; RESUME=1 continues the run. Best
+        effort: the error that stopped training is the one to show, not one from here."""
+        try:
+            self.flush()
+            self.c.set_terminated(self.run_id, status)
+        except Exception as err:  # e.g. the tracking server is down too
+            print(f"warning: could not close MLflow run {self.run_id}: {err}", file=sys.stderr)
 
     def _compare_with_source(self, record: dict) -> None:
         """At the exported trial's step, say whether retraining reproduced its value."""
@@ -206,12 +221,8 @@ def train_tracked(
 
 
 def tracking_last_step(c: MlflowClient, run_id: str) -> int:
-    history = c.get_metric_history(run_id, STEP_METRIC)
-    return max((m.step for m in history), default=-1)
-
-
-def model_uri_of(run_id: str) -> str:
-    return f"runs:/{run_id}/{MODEL_NAME}"
+    steps = [m.step for key in STEP_METRICS for m in c.get_metric_history(run_id, key)]
+    return max(steps, default=-1)
 
 
 def _loggable(key: str, value) -> bool:

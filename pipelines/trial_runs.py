@@ -104,7 +104,8 @@ class TrialRunLogger(tune.Callback):
         tid, step = trial.trial_id, int(result["step"])
         self.configs.setdefault(tid, dict(trial.config))
         if tid not in self.logged_step and self._reachable():
-            self.run_id(tid)  # a resumed sweep: which steps MLflow has already
+            self.pending.insert(0, ["run", tid])  # a resumed sweep: which steps MLflow has
+            self.flush()
         if step <= self.logged_step.get(tid, -1) or self.ledger.row(trial).state != "running":
             return  # replayed after a resume: MLflow has it already, or the trial had ended
         metrics = {k: float(v) for k, v in result.items() if _loggable(k, v)}

@@ -110,12 +110,21 @@ def serve(host: str = "127.0.0.1", port: int | None = None) -> int:
         return 0
     if host != "127.0.0.1":
         print(f"warning: serving on {host}: anyone who reaches this machine sees the runs")
+    # the server runs in its own process group, so a signal to us must stop it: Ctrl-C
+    # (also when started in the background, where SIGINT comes in ignored), kill, hang-up
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
     proc, url = start_ui(uri, host, port)
     print(f"MLflow UI: {url}   (store {uri}; Ctrl-C stops it)", flush=True)
     try:
         proc.wait()
     except KeyboardInterrupt:
-        print("\nstopping the MLflow UI")
+        print("\nstopping the MLflow UI", flush=True)
     finally:
         stop_ui(proc)
     return 0
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt

@@ -237,28 +237,33 @@ def test_killed_driver_resumes_on_the_cluster(on_cluster, tmp_path):
     assert_each_step_once(mlflow_runs(meta), table)
 
 
-def test_mlflow_server_restarted_mid_sweep_loses_no_metric(on_cluster, capfd):
-    """Stop the MLflow server while trials report, start it again 5 s later: the driver
-    queues the writes and logs them when the server is back; every step is there once."""
+def test_mlflow_server_restarted_mid_sweep_loses_no_metric(
+    on_cluster, tmp_path, monkeypatch, capfd
+):
+    """Kill the MLflow server (SIGKILL, a crash) while trials report, start it again: the
+    driver queues the writes and logs them when the server is back; every step is there once.
+    The sweep's trials run 300 steps, so they outlast a restart (a minute on a loaded 2-core
+    machine), and the sweep waits up to 4 minutes for the server at its end."""
     from pipelines.sweep import run_sweep
 
     tool, layout = on_cluster["tool"], on_cluster["layout"]
     storage = Path(os.environ["GANSWEEP_STORAGE"])
+    monkeypatch.setenv("GANSWEEP_MLFLOW_WAIT_S", "240")
     restarted = threading.Event()
 
     def restart_server() -> None:
         wait_for_running_trial(storage, None, min_step=40)
-        tool.stop(layout, "mlflow")
-        time.sleep(5)
+        tool.stop(layout, "mlflow", sig=signal.SIGKILL)
+        time.sleep(3)
         tool.start_mlflow(layout)
         restarted.set()
 
     thread = threading.Thread(target=restart_server, daemon=True)
     thread.start()
-    result = run_sweep("tiny", trials=4)
-    thread.join(timeout=180)
+    result = run_sweep(str(tiny_with_long_runners(tmp_path)), trials=3)
+    thread.join(timeout=240)
     assert restarted.is_set()
-    assert "writes queued, retrying" in capfd.readouterr().err
+    assert "writes queued, retrying" in capfd.readouterr().err  # it was down mid-sweep
     assert not (result.path / "mlflow_pending.json").exists()
     meta = json.loads((result.path / "sweep.json").read_text())
     assert_each_step_once(mlflow_runs(meta), result.table)

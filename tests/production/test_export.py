@@ -71,6 +71,15 @@ def test_sweep_found_by_name_and_by_parent_id(fake_sweep, tmp_path):
     assert by_name[0].provenance["sweep_run_id"] == by_id[0].provenance["sweep_run_id"] == parent
 
 
+def test_sweep_found_by_its_folder_as_the_sweep_prints_it(fake_sweep, tmp_path):
+    parent, _ = fake_sweep
+    folder = tmp_path / "sweeps" / "fake-20260101-000000"
+    folder.mkdir(parents=True)
+    (folder / "sweep.json").write_text(json.dumps({"parent_run_id": parent}))
+    (best,) = export_best(str(folder), out=tmp_path / "c.yaml")
+    assert best.provenance["sweep_run_id"] == parent
+
+
 def test_unknown_sweep_is_named_and_the_latest_sweeps_are_listed(fake_sweep, tmp_path):
     parent, _ = fake_sweep
     with pytest.raises(SweepNotFound) as err:

@@ -115,6 +115,8 @@ def test_resume_continues_the_same_run_with_every_step_once(store, tmp_path, mon
     assert [s for s, _ in history] == list(range(10, 81, 10))
     assert [v for _, v in history] == expected  # nothing lost, bit for bit on CPU
     assert c.get_run(run_id).info.status == "FINISHED"
+    grids = {p for p in artifact_paths(c, run_id) if p.startswith("samples/step_")}
+    assert grids == {f"samples/step_{s:07d}.png" for s in range(10, 81, 10)}
     lines = [json.loads(line)["step"] for line in (out / METRICS).open()]
     assert lines == list(range(10, 81, 10))  # metrics.jsonl: no step twice either
 

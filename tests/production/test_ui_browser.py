@@ -84,7 +84,8 @@ def test_browser_compares_the_trials_params_and_objective(ui, tmp_path):
             box.click()
         driver.find_element(By.XPATH, "//button[contains(., 'Compare')]").click()
         driver.find_element(By.XPATH, f"//*[contains(text(), 'Comparing {len(trials)} Runs')]")
-        driver.find_element(By.XPATH, "//th[text()='optim.lr_g']")
+        params = driver.find_element(By.XPATH, "//th[text()='optim.lr_g']")
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", params)
         page = driver.page_source
         driver.save_screenshot(str(tmp_path / "mlflow-compare.png"))
     finally:
