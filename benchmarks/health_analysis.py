@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+
 import numpy as np
 from scipy.stats import spearmanr
 
@@ -82,7 +83,10 @@ def label_runs(runs: list[dict]) -> dict[str, dict]:
         medians = [final_objective(r) for r in group if r["name"] in quarter]
         median = float(np.median(medians))
         for r in group:
-            labels[r["name"]] = {"failed": end_failure(r, median), "best_quarter": r["name"] in quarter}
+            labels[r["name"]] = {
+                "failed": end_failure(r, median),
+                "best_quarter": r["name"] in quarter,
+            }
     return labels
 
 

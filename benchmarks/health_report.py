@@ -17,11 +17,14 @@ from health_analysis import (
     spearman,
     spearman_interval,
 )
+from health_replay import RecordArrays, rules, solo_flag_steps
 from health_tuning import GRID, PREVIOUS_DEFAULTS, leave_one_data_set_out, tune
 
 from gan_core.config import MonitorConfig
 
-RHO_MIN = 0.7  # a milestone ranks trials usefully once the early objective's rho with the end is >= this
+RHO_MIN = (
+    0.7  # a milestone ranks trials usefully once the early objective's rho with the end is >= this
+)
 
 
 def _table(header: list[str], rows: list[list]) -> str:
@@ -114,11 +117,45 @@ def rank_table(runs: list[dict], labels: dict) -> str:
     return _table(header, rows)
 
 
-def rho_by_step(runs: list[dict]) -> str:
-    sets = {g: m for g, m in groups(runs).items() if g != "all"}
+def rho_by_step(runs: list[dict], labels: dict) -> str:
     steps = eval_steps(runs)
-    rows = [[g, *(f"{spearman(m, s):.2f}" for s in steps)] for g, m in sets.items()]
+    rows = []
+    for group, members in groups(runs).items():
+        if group == "all":
+            continue
+        good = [r for r in members if not labels[r["name"]]["failed"]]
+        rows.append([group, *(f"{spearman(members, s):.2f}" for s in steps)])
+        rows.append([f"{group}, good-ending", *(f"{spearman(good, s):.2f}" for s in steps)])
     return _table(["runs", *map(str, steps)], rows)
+
+
+def rules_table(runs: list[dict], labels: dict, cfg: MonitorConfig) -> str:
+    """Per rule: the failed runs it flags on its own by the last milestone, and the eval
+    points of good-ending runs that meet it (persistent or not: how close healthy runs come)."""
+    arrays = RecordArrays.from_runs(runs)
+    failed = np.array([bool(labels[n]["failed"]) for n in arrays.names])
+    quarter = np.array([labels[n]["best_quarter"] for n in arrays.names])
+    n_failed = int(failed.sum())
+    rows = []
+    masks = rules(arrays, cfg)
+    for name, steps in solo_flag_steps(arrays, cfg).items():
+        hits = masks[name] & ~failed[arrays.run]
+        where = sorted(
+            {
+                f"{arrays.names[i]}@{int(s)}"
+                for i, s in zip(arrays.run[hits], arrays.step[hits], strict=True)
+            }
+        )
+        in_quarter = int((masks[name] & quarter[arrays.run]).sum())
+        rows.append(
+            [name, f"{int((steps[failed] <= MILESTONES[-1]).sum())} of {n_failed}",
+             int(hits.sum()), in_quarter, ", ".join(where[:6]) + (" ..." if len(where) > 6 else "")]
+        )  # fmt: skip
+    header = [
+        "rule", f"failed runs it flags alone by {MILESTONES[-1]}",
+        "good-ending eval points meeting it", "of them best quarter", "where",
+    ]  # fmt: skip
+    return _table(header, rows)
 
 
 def cost_table(runs: list[dict]) -> str:
@@ -128,9 +165,11 @@ def cost_table(runs: list[dict]) -> str:
         speed = [x["perf/steps_per_s"] for r in runs if r["family"] == fam for x in r["records"]]
         rows.append(
             [fam, len(shares), f"{100 * np.median(shares):.1f} %",
-             f"{100 * np.percentile(shares, 90):.1f} %", f"{np.median(speed):.0f}"]
+             f"{100 * np.percentile(shares, 90):.1f} %", f"{100 * max(shares):.1f} %",
+             f"{np.median(speed):.0f}"]
         )  # fmt: skip
-    header = ["family", "eval points", "median eval share", "90th percentile", "median steps/s"]
+    header = ["family", "eval points", "median eval share", "90th percentile", "max"]
+    header += ["median steps/s (train)"]
     return _table(header, rows)
 
 
@@ -163,11 +202,13 @@ def report(runs: list[dict]) -> str:
         "## Detector (flagged by step m; failure modes count from step 500, diverged at once)",
         f"tuned: {chosen} ({tuned.feasible} of {tuned.tried} settings feasible){note}",
         detector_table(runs, labels, settings),
+        "## Each rule of the tuned setting on its own",
+        rules_table(runs, labels, tuned.cfg),
         "## Leave one data set out (tune on the others, score on it)",
         lodo_table(runs, labels),
         "## Spearman rho, objective at the milestone vs at the end",
         rank_table(runs, labels),
-        rho_by_step(runs),
+        rho_by_step(runs, labels),
         "## Eval cost (perf/eval_share at train.eval_every 250)",
         cost_table(runs),
     ])  # fmt: skip

@@ -43,7 +43,11 @@ class RunSpec:
 
     @property
     def config_file(self) -> str:
-        return "configs/digits_dcgan.yaml" if self.data == "digits" else f"configs/{self.data}_mlp.yaml"
+        return (
+            "configs/digits_dcgan.yaml"
+            if self.data == "digits"
+            else f"configs/{self.data}_mlp.yaml"
+        )
 
 
 def _points_runs(data: str) -> list[RunSpec]:
@@ -56,7 +60,11 @@ def _points_runs(data: str) -> list[RunSpec]:
         ("gbn-lr5e-4-s1", "good", {"model.g_batchnorm": True, "train.seed": 1}),
         ("gbn-lr1e-3", "good", {"model.g_batchnorm": True, **lr(1e-3, 1e-3)}),
         ("lrd100x", "d_dominates", lr(1e-5, 1e-3)),
-        ("lrd100x-bigD-d3", "d_dominates", {**lr(1e-5, 1e-3), "model.ndf": 512, "optim.d_steps_per_g": 3}),
+        (
+            "lrd100x-bigD-d3",
+            "d_dominates",
+            {**lr(1e-5, 1e-3), "model.ndf": 512, "optim.d_steps_per_g": 3},
+        ),
         ("lrg100x", "g_dominates", lr(1e-3, 1e-5)),
         ("tinyD-g3", "g_dominates", {"model.ndf": 4, "model.d_depth": 1, "optim.g_steps_per_d": 3}),
         ("tinyG8", "mode_collapse", {"model.ngf": 8, "model.g_depth": 1}),
@@ -78,11 +86,19 @@ def _digits_runs() -> list[RunSpec]:
         ("dcgan32", "good", {"model.ngf": 32, "model.ndf": 32}),
         ("dcgan16-lr5e-4", "good", lr(5e-4, 5e-4)),
         ("lrd100x", "d_dominates", lr(1e-5, 1e-3)),
-        ("bigD-smallG-d3", "d_dominates", {"model.ngf": 4, "model.ndf": 64, "optim.d_steps_per_g": 3}),
+        (
+            "bigD-smallG-d3",
+            "d_dominates",
+            {"model.ngf": 4, "model.ndf": 64, "optim.d_steps_per_g": 3},
+        ),
         ("lrg100x", "g_dominates", lr(1e-3, 1e-5)),
         ("tinyD-g3", "g_dominates", {"model.ndf": 2, "optim.g_steps_per_d": 3}),
         ("tinyG4-nobn", "mode_collapse", {"model.ngf": 4, "model.g_batchnorm": False}),
-        ("tinyG2-nobn-s1", "mode_collapse", {"model.ngf": 2, "model.g_batchnorm": False, "train.seed": 1}),
+        (
+            "tinyG2-nobn-s1",
+            "mode_collapse",
+            {"model.ngf": 2, "model.g_batchnorm": False, "train.seed": 1},
+        ),
         ("lr1e-5", "stall", lr(1e-5, 1e-5)),
         ("lr2e-6", "stall", lr(2e-6, 2e-6)),
         ("lr0.05", "diverged", lr(0.05, 0.05)),

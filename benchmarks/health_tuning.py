@@ -86,7 +86,9 @@ def near_misses(arrays: RecordArrays, good: np.ndarray, cfg: MonitorConfig) -> i
 
     Fewer means more room between the thresholds and healthy training: a margin.
     """
-    hit = np.logical_or.reduce([mask for name, mask in rules(arrays, cfg).items() if name != "diverged"])
+    hit = np.logical_or.reduce(
+        [mask for name, mask in rules(arrays, cfg).items() if name != "diverged"]
+    )
     return int((hit & good[arrays.run]).sum())
 
 
