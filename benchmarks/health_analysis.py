@@ -33,6 +33,7 @@ TARGET_RECALL = 0.9  # at step 1000
 OBJECTIVE_FACTOR = 3.0  # failed: final objective > 3x the median of the data set's best quarter
 POINTS_MAX_COVERAGE = 0.25  # failed: at most a quarter of the modes covered at the end ...
 POINTS_MIN_HQ = 2.0  # ... or < 2 % high quality: a uniform spray over grid25's square gets 1.45 %
+MODES = {"ring8": 8, "grid25": 25}
 IMAGE_MIN_CLASS_COVERAGE = 0.5  # failed: the generated digits hit at most half the classes
 
 
@@ -66,7 +67,7 @@ def end_failure(run: dict, quarter_median: float) -> str | None:
         return f"objective {objective / quarter_median:.1f}x best quarter"
     if run["family"] == "points":
         if last["coverage"] <= POINTS_MAX_COVERAGE:
-            return f"{last['metric/modes']:.0f} modes"
+            return f"{last['metric/modes']:.0f}/{MODES[run['data']]} modes"
         if last["metric/hq_percent"] < POINTS_MIN_HQ:
             return f"{last['metric/hq_percent']:.1f} % high quality"
     elif last["metric/class_coverage"] <= IMAGE_MIN_CLASS_COVERAGE:

@@ -27,6 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling modules, from any cwd
 
+from health_analysis import MILESTONES  # noqa: E402
 from health_report import report  # noqa: E402
 from health_runs import STEPS, calibration_set, train_one  # noqa: E402
 
@@ -49,8 +50,11 @@ def save_runs(path: Path, runs: list[dict]) -> None:
 
 
 def build(path: Path, workers: int, steps: int, only: str | None) -> list[dict]:
-    """Train every run of the set that the file does not hold yet (same steps), in a pool."""
-    runs = [r for r in load_runs(path) if r["steps"] == steps]
+    """Train every run of the set that the file does not hold yet, in a pool."""
+    runs = load_runs(path)
+    other = sorted({r["steps"] for r in runs} - {steps})
+    if other:
+        sys.exit(f"{path} holds runs of {other} steps, not {steps}: pass --out another file")
     done = {r["name"] for r in runs}
     todo = [s for s in calibration_set() if s.name not in done and (not only or only in s.name)]
     print(f"{len(done)} runs on file, {len(todo)} to train with {workers} workers", flush=True)
@@ -84,12 +88,19 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=STEPS, help="steps per run (>= 4000)")
     ap.add_argument("--only", help="train only runs whose name contains this (e.g. digits/)")
     args = ap.parse_args()
+    if args.steps < 4 * MILESTONES[-1]:
+        sys.exit(
+            f"--steps {args.steps}: runs must last >= 4x the last milestone ({MILESTONES[-1]})"
+        )
     if args.analyze_only:
         runs = load_runs(args.out)
         if not runs:
             sys.exit(f"{args.out}: no records; run without --analyze-only first")
     else:
         runs = build(args.out, args.workers, args.steps, args.only)
+    missing = {s.name for s in calibration_set()} - {r["name"] for r in runs}
+    if missing:
+        sys.exit(f"{len(missing)} runs of the set are not on file yet: run without --only")
     print(report(runs))
 
 

@@ -129,6 +129,16 @@ def rho_by_step(runs: list[dict], labels: dict) -> str:
     return _table(["runs", *map(str, steps)], rows)
 
 
+def _where(arrays: RecordArrays, hits: np.ndarray, quarter: np.ndarray) -> str:
+    """`run@step` of the hits, best-quarter runs (marked *) first, then by run and step."""
+    points = sorted(
+        (not quarter[i], arrays.names[i], int(s))
+        for i, s in zip(arrays.run[hits], arrays.step[hits], strict=True)
+    )
+    shown = [f"{name}@{step}" + ("*" if not rest else "") for rest, name, step in points]
+    return ", ".join(shown[:8]) + (" ..." if len(shown) > 8 else "")
+
+
 def rules_table(runs: list[dict], labels: dict, cfg: MonitorConfig) -> str:
     """Per rule: the failed runs it flags on its own by the last milestone, and the eval
     points of good-ending runs that meet it (persistent or not: how close healthy runs come)."""
@@ -140,36 +150,46 @@ def rules_table(runs: list[dict], labels: dict, cfg: MonitorConfig) -> str:
     masks = rules(arrays, cfg)
     for name, steps in solo_flag_steps(arrays, cfg).items():
         hits = masks[name] & ~failed[arrays.run]
-        where = sorted(
-            {
-                f"{arrays.names[i]}@{int(s)}"
-                for i, s in zip(arrays.run[hits], arrays.step[hits], strict=True)
-            }
-        )
         in_quarter = int((masks[name] & quarter[arrays.run]).sum())
         rows.append(
             [name, f"{int((steps[failed] <= MILESTONES[-1]).sum())} of {n_failed}",
-             int(hits.sum()), in_quarter, ", ".join(where[:6]) + (" ..." if len(where) > 6 else "")]
+             int(hits.sum()), in_quarter, _where(arrays, hits, quarter)]
         )  # fmt: skip
     header = [
         "rule", f"failed runs it flags alone by {MILESTONES[-1]}",
-        "good-ending eval points meeting it", "of them best quarter", "where",
+        "good-ending eval points meeting it", "of them best quarter", "where (* best quarter)",
     ]  # fmt: skip
     return _table(header, rows)
+
+
+def run_eval_share(run: dict) -> float:
+    """Eval time / wall time over a whole run, from each window's share and training speed."""
+    train_s = eval_s = 0.0
+    previous = 0
+    for x in run["records"]:
+        window_train = (x["step"] - previous) / x["perf/steps_per_s"]
+        share = x["perf/eval_share"]
+        train_s += window_train
+        eval_s += share * window_train / (1.0 - share)  # share = eval / (train + eval)
+        previous = x["step"]
+    return eval_s / (train_s + eval_s)
 
 
 def cost_table(runs: list[dict]) -> str:
     rows = []
     for fam in sorted({r["family"] for r in runs}):
-        shares = [x["perf/eval_share"] for r in runs if r["family"] == fam for x in r["records"]]
-        speed = [x["perf/steps_per_s"] for r in runs if r["family"] == fam for x in r["records"]]
+        members = [r for r in runs if r["family"] == fam]
+        shares = [x["perf/eval_share"] for r in members for x in r["records"]]
+        speed = [x["perf/steps_per_s"] for r in members for x in r["records"]]
+        per_run = [run_eval_share(r) for r in members]
         rows.append(
             [fam, len(shares), f"{100 * np.median(shares):.1f} %",
              f"{100 * np.percentile(shares, 90):.1f} %", f"{100 * max(shares):.1f} %",
+             f"{100 * np.median(per_run):.1f} %", f"{100 * max(per_run):.1f} %",
              f"{np.median(speed):.0f}"]
         )  # fmt: skip
     header = ["family", "eval points", "median eval share", "90th percentile", "max"]
-    header += ["median steps/s (train)"]
+    header += ["whole run: median", "whole run: max", "median steps/s (train)"]
     return _table(header, rows)
 
 
