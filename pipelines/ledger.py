@@ -17,7 +17,6 @@ A trial ends in one of three states, never mixed up:
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import Any
 
 from ray import tune
 
-from pipelines.pruning import MilestoneScheduler
+from pipelines.pruning import MilestoneScheduler, finite_or_none
 
 LEDGER_FILE = "ledger.json"
 HISTORY_KEYS = ("step", "score/g", "score/d", "objective", "health")
@@ -128,7 +127,7 @@ class SweepLedger(tune.Callback):
         if result.get("state") == "failed":
             row.error = str(result.get("error", "failed"))
             return
-        value = _finite(result.get(self.scheduler.metric))
+        value = finite_or_none(result.get(self.scheduler.metric))
         row.objective = value
         if value is not None and (
             row.best_objective is None or self.better(value, row.best_objective)
@@ -190,14 +189,6 @@ def _row_from_dict(raw: dict) -> TrialRow:
     raw = dict(raw)
     raw["at_milestone"] = {int(k): v for k, v in raw.get("at_milestone", {}).items()}
     return TrialRow(**raw)
-
-
-def _finite(value: Any) -> float | None:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) else None
 
 
 def _ray_error(trial) -> str:

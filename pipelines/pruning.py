@@ -163,3 +163,12 @@ def _as_float(value: Any) -> float:
         return float(value)
     except (TypeError, ValueError):
         return math.nan
+
+
+def finite_or_none(value: Any) -> float | None:
+    """A reported metric as a float, or None when it is missing, not a number, NaN or inf."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None

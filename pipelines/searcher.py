@@ -14,14 +14,13 @@ Intermediate values are reported with the GAN step, not Ray's report counter.
 
 from __future__ import annotations
 
-import math
 import pickle
 from typing import Any
 
 from optuna.trial import TrialState
 from ray.tune.search.optuna import OptunaSearch
 
-from pipelines.pruning import MilestoneScheduler
+from pipelines.pruning import MilestoneScheduler, finite_or_none
 
 
 class PruneAwareOptunaSearch(OptunaSearch):
@@ -33,7 +32,7 @@ class PruneAwareOptunaSearch(OptunaSearch):
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         ot_trial = self._ot_trials.get(trial_id)
-        value = _finite(result.get(self.metric))
+        value = finite_or_none(result.get(self.metric))
         if ot_trial is None or trial_id in self._completed_trials or value is None:
             return
         step = int(result.get("step", result.get("training_iteration", 0)))
@@ -53,7 +52,7 @@ class PruneAwareOptunaSearch(OptunaSearch):
         self, trial_id: str, result: dict | None, error: bool
     ) -> tuple[TrialState, float | None]:
         result = result or {}
-        value = _finite(result.get(self.metric))
+        value = finite_or_none(result.get(self.metric))
         if self._scheduler.reason(trial_id):
             return TrialState.PRUNED, None
         if error or result.get("state") == "failed" or value is None:
@@ -70,11 +69,3 @@ class PruneAwareOptunaSearch(OptunaSearch):
     def study(self):
         """The Optuna study (the sampler's view of the sweep)."""
         return self._ot_study
-
-
-def _finite(value: Any) -> float | None:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) else None
