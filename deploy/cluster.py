@@ -301,8 +301,11 @@ def alive_ray_resources(layout: Layout) -> str:
 
 
 def ray_env() -> dict[str, str]:
-    # loopback only, so no token: Ray's token auth would need every client to hold it
-    return {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+    # Token auth, as Ray's own local clusters use by default: a process that once started a
+    # local Ray holds token auth for its lifetime and refuses tokenless calls from a cluster
+    # that has auth off (every trial actor then dies at start). Nodes and drivers on this
+    # machine share the token in ~/.ray/auth_token, which `ray start --head` creates.
+    return {**os.environ, "RAY_AUTH_MODE": "token", "RAY_USAGE_STATS_ENABLED": "0"}
 
 
 def ray_is_up(layout: Layout) -> bool:
@@ -345,7 +348,7 @@ def status(layout: Layout) -> dict[str, bool]:
 def exports(layout: Layout) -> str:
     return (
         f"export RAY_ADDRESS={layout.ray_address}\n"
-        "export RAY_AUTH_MODE=disabled\n"
+        "export RAY_AUTH_MODE=token\n"
         f"export MLFLOW_TRACKING_URI={layout.tracking_uri}\n"
         f"export GANSWEEP_STORAGE={layout.root / 'sweeps'}"
     )

@@ -56,11 +56,13 @@ def tiny_with_a_failing_choice(tmp_path) -> Path:
 
 
 def tiny_with_long_runners(tmp_path) -> Path:
-    """The tiny space with 300 steps, no health pruning and 3 results per milestone before
-    any ranking, so some trials run long enough to be caught mid-run."""
+    """The tiny space with 600 steps, no health pruning and one milestone at 300 that ranks
+    from 3 values on, so every trial runs long enough to be caught mid-run even on an idle
+    machine (with the shipped milestone at 40, trials 3-5 are pruned at step 40 in half a
+    second), and later ones may still be pruned."""
     raw = yaml.safe_load((SPACES_DIR / "tiny.yaml").read_text())
-    raw["budget"]["max_steps"] = 300
-    raw["pruning"].update(health=False, min_peers=3)
+    raw["budget"]["max_steps"] = 600
+    raw["pruning"].update(health=False, min_peers=3, milestones=[300])
     path = tmp_path / "tiny_long.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path
