@@ -66,10 +66,7 @@ def run_once(space: Path, trials: int, layout: tool.Layout, label: str) -> dict:
     )
     env = {
         **os.environ,
-        "RAY_ADDRESS": layout.ray_address,
-        "RAY_AUTH_MODE": "disabled",
-        "MLFLOW_TRACKING_URI": layout.tracking_uri,
-        "GANSWEEP_STORAGE": str(layout.root / "sweeps"),
+        **tool.driver_env(layout),
         "PYTHONPATH": str(REPO),
     }
     out = subprocess.run(

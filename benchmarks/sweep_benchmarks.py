@@ -1,7 +1,7 @@
 """The sweep's two costs, printed as markdown tables (issue 4).
 
     .venv/bin/python benchmarks/sweep_benchmarks.py overhead [--repeats 2] [--spaces mixture stabilizers]
-    .venv/bin/python benchmarks/sweep_benchmarks.py pruning [--trials 8 --max-steps 2000 --milestones 500 1000]
+    .venv/bin/python benchmarks/sweep_benchmarks.py pruning [--trials 16 --max-steps 6000 --milestones 1000 2000]
 
 `overhead`: steps/s of a one-trial sweep (Ray worker, checkpoint and report at every eval
 point, MLflow on the driver) next to `Trainer(cfg).fit()` in a plain process with one torch
@@ -230,9 +230,9 @@ def main() -> None:
     b = sub.add_parser("bare")  # internal: one bare run in a fresh process
     b.add_argument("space_file")
     q = sub.add_parser("pruning")
-    q.add_argument("--trials", type=int, default=8)
-    q.add_argument("--max-steps", type=int, default=2000)
-    q.add_argument("--milestones", type=int, nargs="+", default=[500, 1000])
+    q.add_argument("--trials", type=int, default=16)
+    q.add_argument("--max-steps", type=int, default=6000)
+    q.add_argument("--milestones", type=int, nargs="+", default=[1000, 2000])
     args = p.parse_args()
     if args.what == "bare":
         bare_main(args.space_file)

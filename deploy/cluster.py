@@ -345,13 +345,18 @@ def status(layout: Layout) -> dict[str, bool]:
     return {name: running(layout, name) for name in ORDER}
 
 
+def driver_env(layout: Layout) -> dict[str, str]:
+    """What a sweep's driver needs to run on this cluster and record to its server."""
+    return {
+        "RAY_ADDRESS": layout.ray_address,
+        "RAY_AUTH_MODE": "token",
+        "MLFLOW_TRACKING_URI": layout.tracking_uri,
+        "GANSWEEP_STORAGE": str(layout.root / "sweeps"),
+    }
+
+
 def exports(layout: Layout) -> str:
-    return (
-        f"export RAY_ADDRESS={layout.ray_address}\n"
-        "export RAY_AUTH_MODE=token\n"
-        f"export MLFLOW_TRACKING_URI={layout.tracking_uri}\n"
-        f"export GANSWEEP_STORAGE={layout.root / 'sweeps'}"
-    )
+    return "\n".join(f"export {key}={value}" for key, value in driver_env(layout).items())
 
 
 def main(argv: list[str] | None = None) -> int:

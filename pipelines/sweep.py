@@ -111,7 +111,7 @@ def run_sweep(
 def open_tracking(meta: dict, space: Space, folder: Path) -> tuple[MlflowClient, str]:
     """The experiment and the sweep's parent run; a resumed sweep keeps its first store."""
     uri = meta.get("tracking_uri") or tracking.tracking_uri()
-    client = MlflowClient(tracking_uri=uri)
+    client = tracking.client(uri)
     exp_id = tracking.experiment_id(client, meta["experiment"])
     if not meta.get("parent_run_id"):
         meta["parent_run_id"] = start_parent(client, exp_id, space, folder)

@@ -30,13 +30,33 @@ def init_ray() -> None:
         return
     quiet = {"logging_level": logging.WARNING, "log_to_driver": False}
     if os.environ.get("RAY_ADDRESS"):
+        follow_auth_mode_from_env()
         ray.init(address=os.environ["RAY_ADDRESS"], **quiet)
     else:
         # Ray starts workers at nice 15, so any other work on the machine starves the
         # trials (seen on a shared 2-core box: the driver and others at nice 0 won). The
         # trials are the work here, so they run at normal priority.
         os.environ.setdefault("RAY_worker_niceness", "0")
+        # Ray turns token auth on for a new local Ray and warns about it each time. Setting
+        # RAY_AUTH_MODE=token here instead would not do: Ray reads the mode when it is
+        # imported, and an explicit mode skips the step that switches this process over,
+        # so the driver would call its own Ray without a token. Only the warning goes.
+        logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(
+            logging.ERROR
+        )
         ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, **quiet)
+
+
+def follow_auth_mode_from_env() -> None:
+    """Make this process use the RAY_AUTH_MODE of its environment now. Ray reads its config
+    once, on import; a mode set later (or a local Ray started earlier in this process, which
+    switches it to token auth) would otherwise stay in force. A driver whose mode differs
+    from the cluster's gets no error at connect time: every trial actor dies at start
+    (docs/cluster.md, "Ray's token authentication")."""
+    if os.environ.get("RAY_AUTH_MODE"):
+        from ray._raylet import Config  # what Ray's own _enable_token_auth calls
+
+        Config.initialize("")
 
 
 def trainable(space: Space, plan: TrialPlan):

@@ -35,8 +35,12 @@ def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{REPO_ROOT / 'mlflow.db'}"
 
 
-def client() -> MlflowClient:
-    return MlflowClient(tracking_uri=tracking_uri())
+def client(uri: str | None = None) -> MlflowClient:
+    """A client of `uri`, else of `tracking_uri()`."""
+    # Against a server, MLflow prints two "View run ... at" lines each time a run ends, which
+    # would bury the sweep's progress line; the sweep's summary says where to look instead.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+    return MlflowClient(tracking_uri=uri or tracking_uri())
 
 
 def experiment_id(c: MlflowClient, name: str) -> str:

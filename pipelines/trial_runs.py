@@ -84,12 +84,10 @@ class TrialRunLogger(tune.Callback):
     @property
     def client(self):
         if self._client is None:
-            from mlflow import MlflowClient
-
             if self.uri.startswith("http"):
                 for key, value in CLIENT_RETRIES.items():
                     os.environ.setdefault(key, value)
-            self._client = MlflowClient(tracking_uri=self.uri)
+            self._client = tracking.client(self.uri)
         return self._client
 
     # --- Ray hooks: queue, then flush -------------------------------------------------

@@ -88,9 +88,7 @@ def cluster(tmp_path_factory):
 def on_cluster(cluster, tmp_path, monkeypatch):
     layout = cluster["layout"]
     env = {
-        "RAY_ADDRESS": layout.ray_address,
-        "RAY_AUTH_MODE": "token",
-        "MLFLOW_TRACKING_URI": layout.tracking_uri,
+        **cluster["tool"].driver_env(layout),
         "GANSWEEP_STORAGE": str(tmp_path / "sweeps"),
         "GANSWEEP_MLFLOW_WAIT_S": "60",
     }
