@@ -306,7 +306,7 @@ def test_mlflow_server_restarted_mid_sweep_loses_no_metric(
 ):
     """Kill the MLflow server (SIGKILL, a crash) while trials report, start it again: the
     driver queues the writes and logs them when the server is back; every step is there once.
-    The sweep's trials run 300 steps, so they outlast a restart (a minute on a loaded 2-core
+    The sweep's trials run 2000 steps, so they outlast a restart (a minute on a loaded 2-core
     machine), and the sweep waits up to 4 minutes for the server at its end."""
     from pipelines.sweep import run_sweep
 

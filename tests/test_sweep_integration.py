@@ -28,6 +28,7 @@ REASON = re.compile(r"^(diverged|d_dominates|g_dominates|mode_collapse|stall|ran
 BAD_DATA = "/nonexistent/gansweep-test/points.npy"
 REPO = Path(__file__).resolve().parent.parent
 HOLD_S = 1.5
+LONG_RUNNER_STEPS = 2000
 
 
 @pytest.fixture()
@@ -56,13 +57,16 @@ def tiny_with_a_failing_choice(tmp_path) -> Path:
 
 
 def tiny_with_long_runners(tmp_path) -> Path:
-    """The tiny space with 600 steps, no health pruning and one milestone at 300 that ranks
-    from 3 values on, so every trial runs long enough to be caught mid-run even on an idle
-    machine (with the shipped milestone at 40, trials 3-5 are pruned at step 40 in half a
-    second), and later ones may still be pruned."""
+    """The tiny space with 2000 steps, no health pruning and one milestone at 1000 that
+    ranks from 3 values on, so that every trial runs long enough to be caught mid-run and
+    killed, and later ones may still be pruned. Its MLP trains 250-450 steps/s on an idle
+    2-core EPYC (2026-12-01): with the earlier 600 steps and a milestone at 300, trials were
+    over in 1.3-2.3 s, or pruned 0.6 s after they started, before a kill could land. A trial
+    now reaches the milestone 2-4 s after its start there (8 s on the slower machines of
+    earlier sessions), and no milestone comes after it (the next, 2000, is the last step)."""
     raw = yaml.safe_load((SPACES_DIR / "tiny.yaml").read_text())
-    raw["budget"]["max_steps"] = 600
-    raw["pruning"].update(health=False, min_peers=3, milestones=[300])
+    raw["budget"]["max_steps"] = LONG_RUNNER_STEPS
+    raw["pruning"].update(health=False, min_peers=3, milestones=[LONG_RUNNER_STEPS // 2])
     path = tmp_path / "tiny_long.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path
@@ -102,6 +106,31 @@ def test_tiny_sweep_end_to_end(sweep_env, tmp_path):
 
     check_parent_run(result, table)
     check_child_runs(result, table)
+
+
+def test_trials_no_node_can_hold_are_refused_before_anything_is_recorded(sweep_env, tmp_path):
+    """GPUS_PER_TRIAL=1 on a machine without a GPU: Ray Tune alone would wait for ever
+    (it warns once a minute); the sweep stops at once, names the budget keys, and has
+    opened no MLflow run."""
+    import torch
+
+    from pipelines.sweep import run_sweep
+    from search_spaces import SpaceError
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: a 1-GPU trial fits")
+    raw = yaml.safe_load((SPACES_DIR / "tiny.yaml").read_text())
+    raw["base"]["train"]["device"] = "auto"
+    path = tmp_path / "tiny_gpu.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    with pytest.raises(SpaceError) as err:
+        run_sweep(str(path), gpus_per_trial=1)
+    message = str(err.value)
+    assert "tiny_gpu.yaml" in message and "budget.gpus_per_trial" in message
+    assert "1 GPU" in message and "0 GPU" in message and "GPUS_PER_TRIAL" in message
+    c = mlflow_client()
+    experiments = [e.experiment_id for e in c.search_experiments()]
+    assert c.search_runs(experiments) == []
 
 
 def check_parent_run(result, table):
