@@ -16,8 +16,9 @@ MAX_CORNERS_CHECKED = 64
 def check_space_before_start(space: Space) -> list[str]:
     """Warnings to print; raises PreflightError/SpaceError with what to change."""
     cfg = space.base
+    warnings = device_against_budget(space)
     dataset = load_dataset(cfg.data, cfg.train.seed)
-    warnings = preflight(cfg, dataset)
+    warnings += preflight(cfg, dataset)
     for values in corner_assignments(space.params)[:MAX_CORNERS_CHECKED]:
         try:
             preflight(space.config_for(values), dataset)
@@ -42,3 +43,21 @@ def check_space_before_start(space: Space) -> list[str]:
             f"{dataset.family} family; choose one of {list(evaluator.keys)}"
         )
     return warnings
+
+
+def device_against_budget(space: Space) -> list[str]:
+    """The base's train.device must agree with the GPUs each trial asks Ray for."""
+    device, gpus = space.base.train.device, space.budget.gpus_per_trial
+    if device.startswith("cuda") and gpus == 0:
+        raise SpaceError(
+            f"{space.path}: train.device is {device!r} but budget.gpus_per_trial is 0, so "
+            "Ray reserves no GPU for the trials and every one would share the first GPU "
+            "unaccounted; give each trial a share (make sweep GPUS_PER_TRIAL=0.25 packs 4 "
+            "on a GPU), or set train.device: auto (the GPU when Ray gives one, else the CPU)"
+        )
+    if device == "cpu" and gpus > 0:
+        return [
+            f"budget.gpus_per_trial is {gpus:g} but train.device is 'cpu': each trial holds "
+            "a GPU share it does not use; set train.device: auto to train on it"
+        ]
+    return []

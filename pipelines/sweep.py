@@ -30,7 +30,7 @@ from pipelines import tracking
 from pipelines.ledger import load_rows
 from pipelines.preflight import check_space_before_start
 from pipelines.summary import summarize, summary_text, trials_table
-from pipelines.sweep_parts import build_tuner, init_ray, restore_tuner
+from pipelines.sweep_parts import build_tuner, check_trials_fit, init_ray, restore_tuner
 from pipelines.trial import TrialPlan
 from search_spaces import Space, SpaceError, load_space
 
@@ -96,10 +96,11 @@ def run_sweep(
     for warning in check_space_before_start(space):
         print(f"warning: {warning}")
     plan = plan_for(space, folder)
+    init_ray()
+    check_trials_fit(space)  # before the parent run: a sweep refused here leaves no record
     client, exp_id = open_tracking(meta, space, folder)
     write_meta(folder, meta)
 
-    init_ray()
     parts = dict(
         space=space, plan=plan, folder=folder, exp_id=exp_id, parent_run_id=meta["parent_run_id"]
     )

@@ -19,7 +19,7 @@ from pipelines.searcher import PruneAwareOptunaSearch
 from pipelines.space_sampling import define_by_run, sampler_for
 from pipelines.trial import TrialPlan, run_trial
 from pipelines.trial_runs import TrialRunLogger
-from search_spaces import Space
+from search_spaces import Space, SpaceError
 
 MAX_CRASHES_PER_TRIAL = 3
 
@@ -45,6 +45,32 @@ def init_ray() -> None:
             logging.ERROR
         )
         ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, **quiet)
+
+
+def check_trials_fit(space: Space) -> None:
+    """A trial that asks for more CPUs or GPUs than any node of this Ray has would wait for
+    ever (Ray Tune only warns, once a minute). On a local Ray that is an error; a cluster's
+    autoscaler may still add such a node, so there it is a warning."""
+    need = {"CPU": space.budget.cpus_per_trial, "GPU": space.budget.gpus_per_trial}
+    nodes = [node["Resources"] for node in ray.nodes() if node["Alive"]]
+    if any(all(res.get(k, 0.0) >= v for k, v in need.items() if v) for res in nodes):
+        return
+    have = (
+        "; ".join(f"{res.get('CPU', 0):g} CPU, {res.get('GPU', 0):g} GPU" for res in nodes)
+        or "no live node"
+    )
+    problem = (
+        f"{space.path}: budget: each trial asks for {need['CPU']:g} CPU and {need['GPU']:g} "
+        f"GPU (budget.cpus_per_trial, budget.gpus_per_trial), but no node of this Ray has "
+        f"that much (nodes: {have}), so no trial could start"
+    )
+    if os.environ.get("RAY_ADDRESS"):
+        print(f"warning: {problem}; they wait until the cluster adds such a node")
+        return
+    raise SpaceError(
+        f"{problem}; lower GPUS_PER_TRIAL (0 trains on the CPU) or the space's "
+        "budget.cpus_per_trial, or run on a machine or a cluster (RAY_ADDRESS) that has them"
+    )
 
 
 def follow_auth_mode_from_env() -> None:

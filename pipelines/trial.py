@@ -77,7 +77,7 @@ def run_trial(config: dict[str, Any], plan: TrialPlan) -> None:
 
 def start_trainer(plan: TrialPlan, overrides: dict[str, Any], folder: Path) -> Trainer:
     """A new trainer, or the trial's own from its last eval point when Ray resumes it."""
-    cfg = plan.config_for(overrides)
+    cfg = on_the_device_ray_gave(plan.config_for(overrides))
     check_data_on_this_node(cfg)
     checkpoint = folder / CHECKPOINT_FILE
     resuming = checkpoint.is_file()
@@ -89,6 +89,19 @@ def start_trainer(plan: TrialPlan, overrides: dict[str, Any], folder: Path) -> T
             f"{trainer.evaluator.direction}; fix objective.direction in the space"
         )
     return trainer
+
+
+def on_the_device_ray_gave(cfg: GanConfig) -> GanConfig:
+    """`train.device: auto` in a trial means the GPU Ray reserved for it, else the CPU.
+    Ray leaves CUDA_VISIBLE_DEVICES alone for a trial that asked for no GPU, so without this
+    every CPU trial on a GPU machine would land on GPU 0, reserved by nobody. Only the
+    trial's runtime changes: its recorded and exported config keeps `auto`."""
+    if cfg.train.device != "auto":
+        return cfg
+    import ray
+
+    device = "cuda" if ray.get_gpu_ids() else "cpu"
+    return cfg.with_overrides({"train.device": device}, source="Ray's resources")
 
 
 def node_name() -> str:
