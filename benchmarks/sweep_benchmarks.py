@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/sweep_benchmarks.py overhead [--repeats 2] [--spaces mixture stabilizers]
     .venv/bin/python benchmarks/sweep_benchmarks.py pruning [--trials 16 --max-steps 6000 --milestones 1000 2000]
+    .venv/bin/python benchmarks/sweep_benchmarks.py packing [--counts 1 2 4 8] [--gpu]
 
 `overhead`: steps/s of a one-trial sweep (Ray worker, checkpoint and report at every eval
 point, MLflow on the driver) next to `Trainer(cfg).fit()` in a plain process with one torch
@@ -15,7 +16,13 @@ the same sweep with pruning off (`milestones: []`, `health: false`). All trials 
 the seeded start-up sampler (startup_trials = trials), so both sweeps train the same configs
 and only pruning differs. Prints total steps, wall time and the best finished objective.
 
-Both write only under a temporary folder (GANSWEEP_STORAGE, a SQLite MLFLOW_TRACKING_URI)
+`packing`: N identical trials of a fixed config run at once (N = 1, 2, 4, 8), with
+`--gpu` each on a 1/N share of one GPU (`gpus_per_trial`), without it each on one CPU core;
+prints the steps/s of all trials together and of one trial, to show what packing small
+trials on one device buys. `overhead --gpu` runs both arms on the GPU (the trial with
+gpus_per_trial 1); without `--gpu` both train on the CPU.
+
+All write only under a temporary folder (GANSWEEP_STORAGE, a SQLite MLFLOW_TRACKING_URI)
 unless those are already set.
 """
 
@@ -58,20 +65,24 @@ def write_space(raw: dict, name: str) -> Path:
 # --- 1. steps/s inside a sweep vs. the bare trainer -----------------------------------
 
 
-def fixed_trial_space(space: str, steps: int) -> Path:
-    """The shipped space's base config as a sweep of one trial with nothing to sample:
-    the only param is a single-choice copy of the base value, and pruning is off."""
+def fixed_trial_space(space: str, steps: int, trials: int = 1, gpus: float = 0.0) -> Path:
+    """The shipped space's base config as a sweep of `trials` identical trials at once with
+    nothing to sample: the only param is a single-choice copy of the base value, pruning is
+    off. With `gpus` each trial holds that share of a GPU and trains on it; else the CPU."""
     from search_spaces import load_space
 
     raw = shipped_raw(space)
     base_lr = load_space(space).base.optim.lr_g
+    budget = {"trials": trials, "max_steps": steps, "concurrency": trials}
     raw.update(
-        budget={"trials": 1, "max_steps": steps, "concurrency": 1, "cpus_per_trial": 1},
+        budget={**budget, "cpus_per_trial": 1, "gpus_per_trial": gpus},
         pruning={"milestones": [], "health": False},
-        sampler={"seed": 0, "startup_trials": 1},
+        sampler={"seed": 0, "startup_trials": trials},
         params={"optim.lr_g": {"choices": [base_lr]}},
     )
-    return write_space(raw, f"{space}_fixed")
+    raw.setdefault("set", {})["train.device"] = "cuda" if gpus else "cpu"
+    device = "gpu" if gpus else "cpu"
+    return write_space(raw, f"{space}_fixed_{trials}x_{device}")
 
 
 def sweep_rate(space_file: Path) -> dict:
@@ -122,12 +133,12 @@ def bare_main(space_file: str) -> None:
     print(json.dumps({"steps": trainer.step, "wall_s": wall, "train_rate": inner}))
 
 
-def overhead(repeats: int, spaces: list[str]) -> None:
+def overhead(repeats: int, spaces: list[str], gpu: bool) -> None:
     rows = []
     for label, (space, steps) in OVERHEAD_CASES.items():
         if space not in spaces:
             continue
-        space_file = fixed_trial_space(space, steps)
+        space_file = fixed_trial_space(space, steps, gpus=1.0 if gpu else 0.0)
         sweep_runs, bare_runs = [], []
         for i in range(repeats):
             order = (sweep_rate, bare_rate) if i % 2 == 0 else (bare_rate, sweep_rate)
@@ -157,7 +168,51 @@ def print_overhead(rows: list, repeats: int) -> None:
         )
 
 
-# --- 2. one sweep with pruning vs. the same sweep without ------------------------------
+# --- 2. N small trials packed on one device --------------------------------------------
+
+
+def packing(counts: list[int], space: str, steps: int, gpu: bool) -> None:
+    rows = []
+    for n in counts:
+        space_file = fixed_trial_space(space, steps, trials=n, gpus=1.0 / n if gpu else 0.0)
+        result = run_packed(space_file)
+        rows.append((n, result))
+        print(f"# {n} trials: {result}", flush=True)
+    device = "one GPU, 1/N of it per trial" if gpu else "CPU, 1 core per trial"
+    print(f"\n{space} base config, {steps} steps per trial, {device}\n")
+    print("| trials at once | steps/s, all trials | steps/s per trial | vs. 1 trial |")
+    print("|---|---|---|---|")
+    single = rows[0][1]["total_rate"] if rows and rows[0][0] == 1 else None
+    for n, r in rows:
+        gain = f"{r['total_rate'] / single:.2f}x" if single else "-"
+        print(f"| {n} | {r['total_rate']:.1f} | {r['total_rate'] / n:.1f} | {gain} |")
+
+
+def run_packed(space_file: Path) -> dict:
+    """All trials of the sweep together: their steps over the span from the first trial's
+    start to the last one's end, as Ray timed them (results' timestamps)."""
+    from pipelines.sweep import run_sweep
+
+    result = run_sweep(str(space_file), experiment=f"bench-{space_file.stem}")
+    assert set(result.table.state) == {"finished"}, result.table[["state", "error"]]
+    lasts = [last_result(path) for path in result.path.glob("*/result.json")]
+    start = min(r["timestamp"] - r["time_total_s"] for r in lasts)
+    end = max(r["timestamp"] for r in lasts)
+    steps = sum(r["step"] for r in lasts)
+    return {
+        "trials": len(lasts),
+        "steps": steps,
+        "span_s": end - start,
+        "total_rate": steps / (end - start),
+    }
+
+
+def last_result(path: Path) -> dict:
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    return json.loads(lines[-1])
+
+
+# --- 3. one sweep with pruning vs. the same sweep without ------------------------------
 
 
 def pruning_spaces(trials: int, max_steps: int, milestones: list[int]) -> tuple[Path, Path]:
@@ -227,6 +282,12 @@ def main() -> None:
     o = sub.add_parser("overhead")
     o.add_argument("--repeats", type=int, default=2)
     o.add_argument("--spaces", nargs="+", default=["mixture", "stabilizers"])
+    o.add_argument("--gpu", action="store_true", help="both arms on the GPU")
+    k = sub.add_parser("packing")
+    k.add_argument("--counts", type=int, nargs="+", default=[1, 2, 4, 8])
+    k.add_argument("--space", default="stabilizers", help="whose base config to train")
+    k.add_argument("--steps", type=int, default=1000)
+    k.add_argument("--gpu", action="store_true", help="1/N of one GPU per trial")
     b = sub.add_parser("bare")  # internal: one bare run in a fresh process
     b.add_argument("space_file")
     q = sub.add_parser("pruning")
@@ -239,7 +300,9 @@ def main() -> None:
         return
     print(f"# storage: {os.environ['GANSWEEP_STORAGE']}", flush=True)
     if args.what == "overhead":
-        overhead(args.repeats, args.spaces)
+        overhead(args.repeats, args.spaces, args.gpu)
+    elif args.what == "packing":
+        packing(args.counts, args.space, args.steps, args.gpu)
     else:
         pruning(args.trials, args.max_steps, args.milestones)
 
