@@ -96,10 +96,13 @@ def sweep_rate(space_file: Path) -> dict:
 
 
 def ray_results(folder: Path) -> list[dict]:
-    out = []
-    for path in folder.glob("*/result.json"):
-        out += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return out
+    """Every result of every trial of a sweep, from Ray's result.json files."""
+    return [r for path in folder.glob("*/result.json") for r in trial_results(path)]
+
+
+def trial_results(path: Path) -> list[dict]:
+    """One trial's results, in order, from its result.json."""
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def bare_rate(space_file: Path) -> dict:
@@ -195,7 +198,7 @@ def run_packed(space_file: Path) -> dict:
 
     result = run_sweep(str(space_file), experiment=f"bench-{space_file.stem}")
     assert set(result.table.state) == {"finished"}, result.table[["state", "error"]]
-    lasts = [last_result(path) for path in result.path.glob("*/result.json")]
+    lasts = [trial_results(path)[-1] for path in result.path.glob("*/result.json")]
     start = min(r["timestamp"] - r["time_total_s"] for r in lasts)
     end = max(r["timestamp"] for r in lasts)
     steps = sum(r["step"] for r in lasts)
@@ -205,11 +208,6 @@ def run_packed(space_file: Path) -> dict:
         "span_s": end - start,
         "total_rate": steps / (end - start),
     }
-
-
-def last_result(path: Path) -> dict:
-    lines = [line for line in path.read_text().splitlines() if line.strip()]
-    return json.loads(lines[-1])
 
 
 # --- 3. one sweep with pruning vs. the same sweep without ------------------------------

@@ -29,7 +29,7 @@ def test_cluster_launcher_example_passes_rays_own_validation():
 
 def test_cluster_launcher_nodes_run_the_venvs_ray_with_token_auth_and_the_token():
     config = launcher_config()
-    starts = [c for c in config["head_start_ray_commands"] + config["worker_start_ray_commands"]]
+    starts = config["head_start_ray_commands"] + config["worker_start_ray_commands"]
     ray_starts = [c for c in starts if " start " in c]
     assert len(ray_starts) == 2
     for command in ray_starts:

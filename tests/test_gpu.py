@@ -41,21 +41,15 @@ def test_cuda_checkpoint_resumes_on_cuda(tmp_path):
 def test_sweep_packs_two_trials_on_one_gpu(tmp_path, monkeypatch):
     """gpus_per_trial 0.5 with train.device auto: both trials run at once on the GPU Ray
     hands them (pipelines/trial.py turns auto into the device Ray gave)."""
-    import yaml
-
     pytest.importorskip("ray", reason="Ray is not installed here (the GPU image lacks it)")
     from pipelines.sweep import run_sweep
-    from search_spaces import SPACES_DIR
+    from tests.test_sweep_integration import tiny_on_auto_device
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     monkeypatch.setenv("GANSWEEP_STORAGE", str(tmp_path / "sweeps"))
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    raw = yaml.safe_load((SPACES_DIR / "tiny.yaml").read_text())
-    raw["base"]["train"]["device"] = "auto"
-    path = tmp_path / "tiny_gpu.yaml"
-    path.write_text(yaml.safe_dump(raw, sort_keys=False))
     try:
-        result = run_sweep(str(path), trials=2, gpus_per_trial=0.5)
+        result = run_sweep(str(tiny_on_auto_device(tmp_path)), trials=2, gpus_per_trial=0.5)
     finally:
         import ray
 

@@ -72,6 +72,16 @@ def tiny_with_long_runners(tmp_path) -> Path:
     return path
 
 
+def tiny_on_auto_device(tmp_path) -> Path:
+    """The tiny space with train.device auto (it ships with cpu), so a trial trains on the
+    GPU Ray gives it, if any."""
+    raw = yaml.safe_load((SPACES_DIR / "tiny.yaml").read_text())
+    raw["base"]["train"]["device"] = "auto"
+    path = tmp_path / "tiny_gpu.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
 def mlflow_client():
     from mlflow import MlflowClient
 
@@ -119,12 +129,8 @@ def test_trials_no_node_can_hold_are_refused_before_anything_is_recorded(sweep_e
 
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU: a 1-GPU trial fits")
-    raw = yaml.safe_load((SPACES_DIR / "tiny.yaml").read_text())
-    raw["base"]["train"]["device"] = "auto"
-    path = tmp_path / "tiny_gpu.yaml"
-    path.write_text(yaml.safe_dump(raw, sort_keys=False))
     with pytest.raises(SpaceError) as err:
-        run_sweep(str(path), gpus_per_trial=1)
+        run_sweep(str(tiny_on_auto_device(tmp_path)), gpus_per_trial=1)
     message = str(err.value)
     assert "tiny_gpu.yaml" in message and "budget.gpus_per_trial" in message
     assert "1 GPU" in message and "0 GPU" in message and "GPUS_PER_TRIAL" in message
