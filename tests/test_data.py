@@ -397,6 +397,16 @@ def test_malformed_array_file_names_it_and_the_parser_error(tmp_path, name, cont
         load(tmp_path / name)
 
 
+def test_a_file_that_is_no_numpy_file_is_not_called_a_pickle(tmp_path):
+    path = tmp_path / "bad.npy"
+    path.write_bytes(b"garbage, not an array")
+    with pytest.raises(DataError) as err:
+        load(path)
+    message = str(err.value)
+    assert "bad.npy" in message and "not a NumPy file" in message and "numpy.save" in message
+    assert "pickle" not in message
+
+
 def test_malformed_parquet_names_it(tmp_path):
     (tmp_path / "bad.parquet").write_bytes(b"not parquet at all")
     with pytest.raises(DataError, match=r"bad\.parquet: can't read it as a table: \w+"):

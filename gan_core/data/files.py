@@ -40,6 +40,7 @@ def file_kind(path: Path) -> str:
 
 def read_array_file(path: Path) -> RawData:
     """An .npy array, or the array `x` (or the only array) of an .npz."""
+    check_numpy_header(path)
     try:
         loaded = np.load(path, allow_pickle=False)
         if isinstance(loaded, np.lib.npyio.NpzFile):
@@ -52,6 +53,26 @@ def read_array_file(path: Path) -> RawData:
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
         raise DataError(f"data.source {path}: can't read it as {path.suffix}: {err}") from err
     return array_to_raw(array, labels, f"data.source {path}")
+
+
+NUMPY_HEADERS = (b"\x93NUMPY", b"PK\x03\x04", b"PK\x05\x06")  # .npy; .npz (a zip), empty zip
+
+
+def check_numpy_header(path: Path) -> None:
+    """np.load takes a file with neither header for a pickle and, with pickles refused,
+    says "contains pickled (object) data ... allow_pickle=": wrong advice for a file that
+    is no NumPy file at all, so say what it is instead."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(6)
+    except OSError as err:
+        raise DataError(f"data.source {path}: can't read it: {err}") from err
+    if not head.startswith(NUMPY_HEADERS):
+        raise DataError(
+            f"data.source {path}: can't read it as {path.suffix}: it is not a NumPy file "
+            f"(it starts with {head!r}, not an .npy or .npz header); write it with "
+            "numpy.save / numpy.savez, or give a .csv, .parquet or image folder instead"
+        )
 
 
 def _pick_npz_arrays(npz, path: Path) -> tuple[np.ndarray, np.ndarray | None]:
