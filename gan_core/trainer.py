@@ -10,6 +10,8 @@ and resumed equals an uninterrupted one bit for bit on CPU.
 from __future__ import annotations
 
 import contextlib
+import pickle
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,6 +27,16 @@ from gan_core.monitor import HealthMonitor, ScoreWindow
 from gan_core.step import GanModules, grad_norm, train_step
 
 OnEval = Callable[[dict], "bool | None"]
+
+# The layout of Trainer.state_dict; bump it when a key changes meaning (docs/checkpoints.md).
+CHECKPOINT_FORMAT = 1
+CHECKPOINT_KEYS = frozenset(
+    ("config", "step", "G", "D", "opt_g", "opt_d", "ema", "rng", "window", "health", "history")
+)
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is refused: unsafe to unpickle, unreadable, or not a trainer's."""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -196,7 +208,10 @@ class Trainer:
         # inside fit (a checkpoint from on_eval) the live global stream is ours
         rng = self._global_rng() if self._in_fit else dict(self._rng_state)
         rng["batch"] = self.batch_rng.get_state()
+        # Tensors and plain dict/list/str/number/bool/None only: torch.load(weights_only=True)
+        # builds nothing else (docs/checkpoints.md).
         return {
+            "format": CHECKPOINT_FORMAT,
             "config": self.cfg.to_dict(),  # the weights carry their recipe (nanoGPT's habit)
             "step": self.step,
             "G": m.G.state_dict(),
@@ -246,8 +261,54 @@ class Trainer:
 
 
 def load_checkpoint(path: str | Path) -> dict:
+    """The state a Trainer saved (read_safely), checked to be a trainer checkpoint."""
+    path = Path(path)
+    state = read_safely(path)
+    _check_layout(path, state)
+    return state
+
+
+def read_safely(path: str | Path) -> object:
+    """A torch-saved file read without running any code it could carry.
+
+    Trials resume from the shared storage path, so a checkpoint is untrusted input:
+    weights_only=True builds tensors and plain containers only, never an arbitrary
+    object, and a file that asks for more is refused (docs/checkpoints.md).
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
-    # weights_only=False: the checkpoint holds RNG states and history dicts we wrote ourselves
-    return torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, KeyError, ValueError) as err:
+        raise CheckpointError(_refusal(path, err)) from None
+
+
+def _refusal(path: Path, err: Exception) -> str:
+    # torch's message advises weights_only=False; keep only its reason, which names the object
+    found = re.search(r"WeightsUnpickler error:\s*(.+?)(?: Please use|$)", str(err), re.M)
+    reason = found.group(1).strip() if found else f"{type(err).__name__}: {err}"
+    reason = reason.rstrip(".") + "."
+    return (
+        f"checkpoint {path} refused by the safe loader (torch.load weights_only=True), which "
+        f"builds tensors and plain values only and so runs no code from a file: {reason} "
+        f"Nothing in it was run. gansweep's checkpoints, old and new, hold only those, so "
+        f"this file is damaged, was written by something else, or was altered: delete it, "
+        f"or retrain (docs/checkpoints.md)."
+    )
+
+
+def _check_layout(path: Path, state: object) -> None:
+    missing = CHECKPOINT_KEYS - set(state) if isinstance(state, dict) else CHECKPOINT_KEYS
+    if missing:
+        raise CheckpointError(
+            f"checkpoint {path} is not a gansweep trainer checkpoint "
+            f"(missing {', '.join(sorted(missing))})"
+        )
+    # format 1 is also what gansweep wrote before the key existed: the same layout
+    found = state.get("format", 1)
+    if found != CHECKPOINT_FORMAT:
+        raise CheckpointError(
+            f"checkpoint {path} has format {found!r}; this gansweep reads format "
+            f"{CHECKPOINT_FORMAT} (docs/checkpoints.md)"
+        )

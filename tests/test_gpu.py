@@ -10,7 +10,7 @@ import math
 import pytest
 import torch
 
-from gan_core.trainer import Trainer
+from gan_core.trainer import Trainer, load_checkpoint
 from tests.helpers import tiny_digits_config, tiny_points_config
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here")
@@ -57,8 +57,6 @@ def test_sweep_packs_two_trials_on_one_gpu(tmp_path, monkeypatch):
     assert result.complete and set(result.table.state) <= {"finished", "pruned"}
     devices = set()
     for trial_id in result.table.trial_id:
-        state = torch.load(
-            result.path / "trials" / trial_id / "trainer.pt", map_location="cpu", weights_only=False
-        )
+        state = load_checkpoint(result.path / "trials" / trial_id / "trainer.pt")
         devices.add(state["config"]["train"]["device"])
     assert devices == {"cuda"}

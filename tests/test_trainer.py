@@ -1,9 +1,10 @@
 import math
+from pathlib import Path
 
 import pytest
 import torch
 
-from gan_core.trainer import Trainer
+from gan_core.trainer import CheckpointError, Trainer, load_checkpoint
 from tests.helpers import tiny_digits_config, tiny_points_config
 
 RECORD_KEYS = {
@@ -89,8 +90,71 @@ def test_checkpoint_carries_its_config(tmp_path):
     cfg = tiny_points_config(**{"optim.lr_d": 3e-4})
     t = Trainer(cfg)
     t.fit(until=5)
-    state = torch.load(t.save_checkpoint(tmp_path / "c.pt"), weights_only=False)
+    state = load_checkpoint(t.save_checkpoint(tmp_path / "c.pt"))
     assert state["config"]["optim"]["lr_d"] == pytest.approx(3e-4)
+
+
+def _write_marker(path: str) -> None:
+    Path(path).write_text("the payload ran")
+
+
+class Payload:
+    """Unpickling this calls _write_marker: the shape of a planted checkpoint."""
+
+    def __init__(self, marker: Path):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (_write_marker, (self.marker,))
+
+
+def test_checkpoint_with_a_pickled_payload_is_refused_and_nothing_runs(tmp_path):
+    t = Trainer(tiny_points_config())
+    t.fit(until=5)
+    state = t.state_dict()
+    marker = tmp_path / "ran.txt"
+    state["history"] = [Payload(marker)]  # a real checkpoint with one planted object
+    planted = tmp_path / "planted.pt"
+    torch.save(state, planted)
+    torch.load(planted, weights_only=False)  # the old loader: the payload is live
+    assert marker.read_text() == "the payload ran"
+    marker.unlink()
+
+    for load in (load_checkpoint, Trainer.from_checkpoint):
+        with pytest.raises(CheckpointError) as refused:
+            load(planted)
+        message = str(refused.value)
+        assert str(planted) in message and "refused" in message
+        assert "tests.test_trainer._write_marker" in message  # names what it would build
+        assert "weights_only=False" not in message  # never advises the unsafe loader
+    assert not marker.exists()
+
+
+def test_a_file_that_is_no_trainer_checkpoint_is_named(tmp_path):
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint" * 8)
+    with pytest.raises(CheckpointError, match=f"{junk} refused.*Unsupported operand"):
+        load_checkpoint(junk)
+    weights_only = tmp_path / "weights.pt"
+    torch.save({"G": torch.zeros(3)}, weights_only)
+    with pytest.raises(CheckpointError, match=f"{weights_only}.*missing D, config"):
+        load_checkpoint(weights_only)
+    newer = tmp_path / "newer.pt"
+    torch.save({**Trainer(tiny_points_config()).state_dict(), "format": 2}, newer)
+    with pytest.raises(CheckpointError, match=f"{newer} has format 2"):
+        load_checkpoint(newer)
+
+
+def test_checkpoint_of_the_previous_format_still_resumes(tmp_path):
+    # before the format key, the layout was the same: such a file loads safely as format 1
+    t = Trainer(tiny_points_config())
+    t.fit(until=10)
+    state = t.state_dict()
+    del state["format"]
+    torch.save(state, tmp_path / "old.pt")
+    resumed = Trainer.from_checkpoint(tmp_path / "old.pt")
+    assert resumed.step == 10
+    assert all(torch.equal(x, y) for x, y in zip(weights(t), weights(resumed), strict=True))
 
 
 def test_callback_can_stop_the_run():
