@@ -27,6 +27,19 @@ class ConfigError(ValueError):
     """A config that cannot be used, with a message that says what to change."""
 
 
+def load_yaml(path: Path, error: type[ValueError] = ConfigError) -> Any:
+    """A YAML file's content; a syntax error names the file, its line and the parser's caret."""
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        marks = [getattr(err, m, None) for m in ("context_mark", "problem_mark")]
+        marks = [m for m in marks if m is not None]
+        for mark in marks:  # the parser read a string: it would say "<unicode string>"
+            mark.name = str(path)
+        at = f"{path}:{marks[-1].line + 1}:{marks[-1].column + 1}" if marks else str(path)
+        raise error(f"{at}: not valid YAML:\n{err}") from None
+
+
 def opt(default: Any, help: str, choices: tuple | None = None, low=None, high=None):
     """Declare one config key: its default, help text, allowed values and bounds."""
     meta = {"help": help, "choices": choices, "low": low, "high": high}
@@ -246,11 +259,7 @@ class GanConfig:
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist")
-        try:
-            raw = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as err:
-            raise ConfigError(f"{path}: not valid YAML: {err}") from err
-        return cls.from_dict(raw, source=str(path))
+        return cls.from_dict(load_yaml(path), source=str(path))
 
     # --- dotted access -----------------------------------------------------
     def get(self, dotted: str) -> Any:

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from gan_core.config import ConfigError, GanConfig
+from gan_core.config import ConfigError, GanConfig, load_yaml
 from search_spaces.combos import check_combinations
 from search_spaces.model import Budget, Pruning, Space, SpaceError
 from search_spaces.params import parse_params
@@ -60,12 +60,8 @@ def parse_space(path: Path) -> Space:
 
 
 def _read(path: Path) -> tuple[dict, Where]:
-    text = path.read_text()
-    try:
-        raw = yaml.safe_load(text)
-        node = yaml.compose(text)
-    except yaml.YAMLError as err:
-        raise SpaceError(f"{path}: not valid YAML: {err}") from err
+    raw = load_yaml(path, SpaceError)
+    node = yaml.compose(path.read_text())  # parsed once above: the line of every key
     if not isinstance(raw, dict):
         raise SpaceError(f"{path}: a space must be a mapping of keys (description, base, ...)")
     return raw, Where.from_node(path, node)
@@ -92,7 +88,7 @@ def _base(raw: dict, budget: Budget, path: Path, where: Where) -> tuple[GanConfi
     base = raw["base"]
     if isinstance(base, str):
         base_path = _resolve_base_file(base, path, where)
-        base_raw = yaml.safe_load(base_path.read_text()) or {}
+        base_raw = load_yaml(base_path, SpaceError) or {}
         source = str(base_path)
     else:
         base_raw = _mapping(base, where, "base")

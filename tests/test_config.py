@@ -72,6 +72,21 @@ def test_file_errors_name_the_file(tmp_path):
         GanConfig.load(path)
 
 
+BAD_YAML = "train:\n  steps: [100, 200\n  seed: 3\n"  # the flow list is never closed
+
+
+def test_yaml_syntax_error_shows_the_file_line_and_caret(tmp_path, capsys):
+    from pipelines.cli import main
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(BAD_YAML)
+    assert main(["train", "--config", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {bad}:3:7: not valid YAML" in err
+    assert f'in "{bad}", line 3, column 7:\n      seed: 3\n          ^' in err
+    assert "<unicode string>" not in err
+
+
 def test_cross_key_rules():
     with pytest.raises(ConfigError, match="set at most one of them above 1"):
         GanConfig().with_overrides({"optim.d_steps_per_g": 2, "optim.g_steps_per_d": 2})

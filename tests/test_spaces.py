@@ -181,6 +181,23 @@ def test_base_errors_are_named(tmp_path):
     assert "space.yaml:2: base" in msg and "'configs/nope.yaml' not found" in msg
 
 
+def test_yaml_syntax_errors_show_the_file_line_and_caret(tmp_path, capsys):
+    from pipelines.cli import main
+
+    bad = write(tmp_path, GOOD.replace("{direction: min}", "direction: min"), name="bad.yaml")
+    assert main(["sweep", "--space", str(bad)]) == 2  # refused before Ray or MLflow start
+    err = capsys.readouterr().err
+    assert f"error: {bad}:5:21: not valid YAML:\nmapping values are not allowed here" in err
+    caret = " " * 24 + "^"  # under the second colon
+    assert f'in "{bad}", line 5, column 21:\n    objective: direction: min\n{caret}' in err
+    base = write(tmp_path, "data: {source: ring8\ntrain: {}\n", name="base.yaml")
+    msg = load_error(
+        tmp_path,
+        GOOD.replace(GOOD[GOOD.index("base:") : GOOD.index("objective")], f"base: {base}\n"),
+    )
+    assert f"{base}:2:6: not valid YAML" in msg and f'in "{base}", line 2' in msg
+
+
 def test_unknown_space_name_lists_the_shipped_ones():
     with pytest.raises(SpaceError, match="stabilizers"):
         load_space("stabilisers")
