@@ -18,6 +18,32 @@ from torch import nn
 Generators = list[torch.Generator] | None
 
 
+class _BatchedAffine(torch.autograd.Function):
+    """y = x W^T + b per member, with F.linear's backward formulas.
+
+    Autograd's own bmm backward computes W's gradient as (x^T g)^T, F.linear's as g^T x:
+    equal in value but not in float64 bits or memory layout (which changes a later sum).
+    Written with differentiable ops, so R1 and the gradient penalty can differentiate again.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        if bias is None:
+            return torch.bmm(x, weight.transpose(1, 2))
+        return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad
+        grad_x = torch.bmm(grad, weight) if need_x else None
+        grad_w = torch.bmm(grad.transpose(1, 2), x) if need_w else None
+        grad_b = grad.sum(1) if need_b and ctx.has_bias else None
+        return grad_x, grad_w, grad_b
+
+
 class BatchedModule(nn.Module):
     """Base of every batched layer and model: membership changes and plain conversion."""
 
@@ -172,11 +198,196 @@ class BatchedLinear(BatchedModule):
                 nn.init.uniform_(self.bias[k], -bound, bound)
 
     def forward(self, x: torch.Tensor, generators: Generators = None) -> torch.Tensor:
-        weight = self.weight.transpose(1, 2)
-        if self.bias is None:
-            return torch.bmm(x, weight)
-        return torch.baddbmm(self.bias.unsqueeze(1), x, weight)
+        return self.apply_weight(x, self.weight)
+
+    def apply_weight(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """x @ weight^T + bias per member: F.linear's arithmetic, bit for bit on CPU."""
+        return _BatchedAffine.apply(x, weight, self.bias)
 
     def extra_repr(self) -> str:
         k, out, inp = self.weight.shape
         return f"members={k}, in_features={inp}, out_features={out}, bias={self.bias is not None}"
+
+
+def sitting_out(generators: Generators) -> list[int]:
+    """Members whose generator is None: they sit this forward out (no draws, no state change).
+
+    The population passes None for a member the plain model would not run this forward for
+    (an update-ratio substep it skips, a penalty it does not use), so its random stream and
+    running statistics stay exactly where the plain run leaves them. `generators=None` as a
+    whole is the fast path: every member takes part, random draws are batched.
+    """
+    return [] if generators is None else [k for k, g in enumerate(generators) if g is None]
+
+
+class BatchedBatchNorm(BatchedModule):
+    """K nn.BatchNorm1d/2d: member k's channels normalised over its own batch.
+
+    Members' channels are laid side by side, (K, N, C, ...) -> (N, K*C, ...), and one
+    F.batch_norm runs over K*C channels: per-channel arithmetic and running-stat updates are
+    the plain layer's, bit for bit on CPU (tests/test_population_layers.py).
+    """
+
+    def __init__(self, num_members: int, num_features: int, eps=1e-5, momentum=0.1, **kw):
+        super().__init__()
+        self.eps, self.momentum = eps, momentum
+        self.weight = nn.Parameter(torch.ones(num_members, num_features, **kw))
+        self.bias = nn.Parameter(torch.zeros(num_members, num_features, **kw))
+        self.register_buffer("running_mean", torch.zeros(num_members, num_features, **kw))
+        self.register_buffer("running_var", torch.ones(num_members, num_features, **kw))
+        counts = torch.zeros(num_members, dtype=torch.long, device=kw.get("device"))
+        self.register_buffer("num_batches_tracked", counts)
+
+    def forward(self, x: torch.Tensor, generators: Generators = None) -> torch.Tensor:
+        k, n = x.shape[:2]
+        side_by_side = x.transpose(0, 1).reshape(n, k * x.shape[2], *x.shape[3:])
+        out = side_by_side
+        idle = sitting_out(generators) if self.training else []
+        saved = [t[idle].clone() for t in self._stats()] if idle else None
+        if self.training:
+            self.num_batches_tracked.add_(1)
+        out = nn.functional.batch_norm(
+            side_by_side,
+            self.running_mean.view(-1),
+            self.running_var.view(-1),
+            self.weight.reshape(-1),
+            self.bias.reshape(-1),
+            self.training,
+            self.momentum,
+            self.eps,
+        )
+        if saved is not None:
+            for t, old in zip(self._stats(), saved, strict=True):
+                t[idle] = old
+        return out.reshape(n, k, *x.shape[2:]).transpose(0, 1)
+
+    def _stats(self) -> list[torch.Tensor]:
+        return [self.running_mean, self.running_var, self.num_batches_tracked]
+
+
+def _shape_for(values: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """(K,) -> (K, 1, 1, ...) to broadcast over a member's (N, ...) block."""
+    return values.view(-1, *([1] * (x.dim() - 1)))
+
+
+class BatchedDropout(BatchedModule):
+    """nn.Dropout at each member's rate `dropout_p` (a float64 buffer: the config's exact value).
+
+    With generators, member k's mask is drawn with generators[k] exactly as F.dropout draws
+    it on CPU (empty_like(x).bernoulli_(1 - p), divided by 1 - p), and a member at p = 0
+    draws nothing: the plain model has no dropout layer there.
+    """
+
+    HPARAMS = ("dropout_p",)
+
+    def __init__(self, num_members: int, p: float = 0.0, device=None) -> None:
+        super().__init__()
+        rates = torch.full((num_members,), float(p), dtype=torch.float64, device=device)
+        self.register_buffer("dropout_p", rates)
+
+    def forward(self, x: torch.Tensor, generators: Generators = None) -> torch.Tensor:
+        if not self.training:
+            return x
+        if generators is None:  # fast path: one draw for every member
+            keep = _shape_for(1 - self.dropout_p.to(x.dtype), x)
+            return x * (torch.rand_like(x) < keep).to(x.dtype) / keep
+        rates = self.dropout_p.tolist()
+        out = []
+        for k, (p, g) in enumerate(zip(rates, generators, strict=True)):
+            if p == 0 or g is None:
+                out.append(x[k])
+                continue
+            noise = torch.empty_like(x[k]).bernoulli_(1 - p, generator=g).div_(1 - p)
+            out.append(x[k] * noise)
+        return torch.stack(out)
+
+
+class BatchedLeakyReLU(BatchedModule):
+    """nn.LeakyReLU at each member's `leaky_slope` (buffer in the model's dtype, as F.leaky_relu
+    casts its slope to the input's dtype)."""
+
+    HPARAMS = ("leaky_slope",)
+
+    def __init__(self, num_members: int, slope: float = 0.01, **kw) -> None:
+        super().__init__()
+        self.register_buffer("leaky_slope", torch.full((num_members,), float(slope), **kw))
+
+    def forward(self, x: torch.Tensor, generators: Generators = None) -> torch.Tensor:
+        return torch.where(x > 0, x, x * _shape_for(self.leaky_slope, x))
+
+
+@torch.no_grad()
+def power_iteration(
+    weight_mat: torch.Tensor, u: torch.Tensor, v: torch.Tensor, members: list[int] | None
+) -> None:
+    """One power-iteration step of torch's spectral norm, in place on u (K, O) and v (K, I).
+
+    members=None: batched (fast path). A list: member by member with torch's own calls
+    (mv, normalize), which matches the plain parametrization bit for bit; members left out
+    keep their vectors (they sit this forward out).
+    """
+    eps = SPECTRAL_EPS
+    if members is None:
+        ut = torch.bmm(weight_mat, v.unsqueeze(-1))[..., 0]
+        u.copy_(nn.functional.normalize(ut, dim=-1, eps=eps))
+        vt = torch.bmm(weight_mat.transpose(1, 2), u.unsqueeze(-1))[..., 0]
+        v.copy_(nn.functional.normalize(vt, dim=-1, eps=eps))
+        return
+    for k in members:
+        nn.functional.normalize(torch.mv(weight_mat[k], v[k]), dim=0, eps=eps, out=u[k])
+        nn.functional.normalize(torch.mv(weight_mat[k].H, u[k]), dim=0, eps=eps, out=v[k])
+
+
+SPECTRAL_EPS = 1e-12  # torch.nn.utils.parametrizations.spectral_norm's default
+
+
+def spectrally_normalized(
+    weight: torch.Tensor, u: torch.Tensor, v: torch.Tensor, exact: bool
+) -> torch.Tensor:
+    """weight_k / sigma_k with sigma_k = u_k . (W_k v_k), W_k = weight_k flattened to (O, -1).
+
+    exact: member by member with torch's calls (vdot, mv, a 0-dim divide), so the value and
+    its gradient are the plain parametrization's bit for bit; else batched.
+    """
+    u, v = u.clone(), v.clone()
+    mats = weight.flatten(2)
+    if not exact:
+        sigma = torch.linalg.vecdot(u, torch.bmm(mats, v.unsqueeze(-1))[..., 0])
+        return weight / sigma.view(-1, *([1] * (weight.dim() - 1)))
+    return torch.stack(
+        [weight[k] / torch.vdot(u[k], torch.mv(mats[k], v[k])) for k in range(len(u))]
+    )
+
+
+class BatchedSpectralNormLinear(BatchedLinear):
+    """BatchedLinear whose weight is divided by its spectral norm, as
+    torch.nn.utils.parametrizations.spectral_norm does: one power iteration per training
+    forward (per member taking part), none in eval mode.
+
+    Tensors in the plain parametrized Linear's state-dict order: bias, weight (the
+    parametrization's `original`), u, v.
+    """
+
+    def __init__(self, num_members: int, in_features: int, out_features: int, bias=True, **kw):
+        super().__init__(num_members, in_features, out_features, bias=bias, **kw)
+        # Registered after bias so the order is the plain module's: bias, original, _u, _v.
+        weight = self._parameters.pop("weight")
+        self.register_parameter("weight", weight)
+        for name, size in (("_u", out_features), ("_v", in_features)):
+            vector = weight.detach().new_empty(num_members, size).normal_()
+            self.register_buffer(name, nn.functional.normalize(vector, dim=-1))
+
+    def plain_renames(self) -> dict[str, str]:
+        return {
+            "weight": "parametrizations.weight.original",
+            "_u": "parametrizations.weight.0._u",
+            "_v": "parametrizations.weight.0._v",
+        }
+
+    def forward(self, x: torch.Tensor, generators: Generators = None) -> torch.Tensor:
+        exact = generators is not None
+        if self.training:
+            idle = set(sitting_out(generators))
+            members = [k for k in range(len(self._u)) if k not in idle] if exact else None
+            power_iteration(self.weight.flatten(2), self._u, self._v, members)
+        return self.apply_weight(x, spectrally_normalized(self.weight, self._u, self._v, exact))
