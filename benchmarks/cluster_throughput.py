@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from deploy import cluster as tool  # noqa: E402
-from pipelines import trial_runs  # noqa: E402
+from pipelines.tracking import trial_runs  # noqa: E402
 from search_spaces import SPACES_DIR  # noqa: E402
 
 LOG_SECONDS = {"total": 0.0}
@@ -81,7 +81,7 @@ def run_once(space: Path, trials: int, layout: tool.Layout, label: str) -> dict:
 def measure(space: str, trials: int) -> dict:
     """In the child: run the sweep, time it and its MLflow calls."""
     trial_runs.TrialRunLogger.flush = timed_flush(trial_runs.TrialRunLogger.flush)
-    from pipelines.sweep import run_sweep
+    from pipelines.sweep.driver import run_sweep
 
     started = time.perf_counter()
     result = run_sweep(space, trials=trials)

@@ -4,7 +4,7 @@ Health is recomputed from the raw eval records by replaying them through
 `gan_core.monitor.HealthMonitor` with a given `MonitorConfig`, so every number
 here is what the shipped monitor code would have said, for any thresholds.
 
-A run is *flagged by step s* when the pruner of pipelines/pruning.py would have
+A run is *flagged by step s* when the pruner of pipelines/sweep/pruning.py would have
 stopped it by then: the monitor said "diverged" at some eval point <= s, or
 reported a failure mode at an eval point between HEALTH_FROM and s.
 """

@@ -43,8 +43,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="gansweep-report-picture-"))
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{work / 'mlflow.db'}"
     os.environ["GANSWEEP_STORAGE"] = str(work / "sweeps")
-    from pipelines.report import write_report
-    from pipelines.sweep import run_sweep
+    from pipelines.report.page import write_report
+    from pipelines.sweep.driver import run_sweep
 
     start = time.time()
     result = run_sweep(args.space)

@@ -86,7 +86,7 @@ def fixed_trial_space(space: str, steps: int, trials: int = 1, gpus: float = 0.0
 
 
 def sweep_rate(space_file: Path) -> dict:
-    from pipelines.sweep import run_sweep
+    from pipelines.sweep.driver import run_sweep
 
     result = run_sweep(str(space_file), experiment=f"bench-{space_file.stem}")
     row = result.table.iloc[0]
@@ -120,7 +120,7 @@ def bare_rate(space_file: Path) -> dict:
 def bare_main(space_file: str) -> None:
     import torch
 
-    from pipelines.sweep import plan_for
+    from pipelines.sweep.driver import plan_for
     from search_spaces import load_space
 
     torch.set_num_threads(1)
@@ -194,7 +194,7 @@ def packing(counts: list[int], space: str, steps: int, gpu: bool) -> None:
 def run_packed(space_file: Path) -> dict:
     """All trials of the sweep together: their steps over the span from the first trial's
     start to the last one's end, as Ray timed them (results' timestamps)."""
-    from pipelines.sweep import run_sweep
+    from pipelines.sweep.driver import run_sweep
 
     result = run_sweep(str(space_file), experiment=f"bench-{space_file.stem}")
     assert set(result.table.state) == {"finished"}, result.table[["state", "error"]]
@@ -226,7 +226,7 @@ def pruning_spaces(trials: int, max_steps: int, milestones: list[int]) -> tuple[
 
 
 def pruning(trials: int, max_steps: int, milestones: list[int]) -> None:
-    from pipelines.sweep import run_sweep
+    from pipelines.sweep.driver import run_sweep
     from search_spaces import load_space
 
     rows = []

@@ -35,7 +35,7 @@ def cmd_train(args) -> int:
 
         record = train_production(cfg, out, resume=args.resume, progress=not args.quiet)
     else:
-        from pipelines.train_tracking import train_tracked
+        from pipelines.tracking.train_runs import train_tracked
 
         record, run = train_tracked(
             cfg, out, args.config, args.resume, not args.quiet, args.experiment
@@ -79,7 +79,7 @@ def cmd_sample(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from pipelines.report import write_report
+    from pipelines.report.page import write_report
 
     out = write_report(args.sweep, args.out)
     print(f"wrote {out} (also logged on the sweep's parent run as report/report.html)")
@@ -117,7 +117,7 @@ def cmd_keys(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from pipelines.sweep import run_sweep
+    from pipelines.sweep.driver import run_sweep
 
     result = run_sweep(
         args.space,

@@ -1,7 +1,7 @@
 """`make export`: the best finished trial of a sweep, as a config production training
 runs as is, with where it came from.
 
-Everything is read from MLflow (pipelines/sweep_lookup.py). Only trials that ran to their
+Everything is read from MLflow (pipelines/tracking/lookup.py). Only trials that ran to their
 end compete: a pruned trial's value is an early one, a failed trial's none.
 
 Provenance travels with the file without touching the config contract: in YAML as a
@@ -21,8 +21,8 @@ from typing import Any
 import yaml
 
 from gan_core.config import GanConfig
-from pipelines import tracking
-from pipelines.sweep_lookup import (
+from pipelines.tracking import store
+from pipelines.tracking.lookup import (
     Sweep,
     find_sweep,
     finished_ranked,
@@ -58,7 +58,7 @@ def export_best(
     `<stem>-k<suffix>`. `metric`/`mode` default to the sweep's own objective."""
     if top < 1:
         raise ExportError(f"--top {top}: export at least one trial (--top 1)")
-    c = tracking.client()
+    c = store.client()
     found = find_sweep(c, sweep)
     sweep_metric, sweep_mode = found.objective
     metric, mode = metric or sweep_metric, mode or sweep_mode
@@ -85,7 +85,7 @@ def provenance(sweep: Sweep, run, rank: int, metric: str, mode: str, step: int) 
         "sweep_run_id": sweep.run_id,
         "sweep_name": sweep.name,
         "experiment": sweep.experiment,
-        "tracking_uri": tracking.tracking_uri(),
+        "tracking_uri": store.tracking_uri(),
         "trial_run_id": run.info.run_id,
         "trial_id": run.data.tags.get("trial_id", ""),
         "rank": rank,
@@ -95,7 +95,7 @@ def provenance(sweep: Sweep, run, rank: int, metric: str, mode: str, step: int) 
         "step": int(step),
         "final_health": run.data.tags.get("final_health", ""),
         "code_version": sweep.run.data.tags.get("git_commit", "unknown"),
-        "exported_with": tracking.git_commit(),
+        "exported_with": store.git_commit(),
         "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pipelines import tracking
-from pipelines.generator_model import GeneratorMeta, draw, load_generator
+from pipelines.tracking import store
+from pipelines.tracking.generator_model import GeneratorMeta, draw, load_generator
 
 TABLE_SUFFIXES = (".csv", ".parquet")
 SUFFIXES = (".png", ".npy", *TABLE_SUFFIXES)
@@ -47,7 +47,7 @@ def model_uri(run: str) -> str:
         return run
     from mlflow.exceptions import MlflowException
 
-    c = tracking.client()
+    c = store.client()
     try:
         found = c.get_run(run)
     except MlflowException:
@@ -63,7 +63,7 @@ def model_uri(run: str) -> str:
 
 
 def describe_trained(c, n: int = 5) -> str:
-    from pipelines.train_tracking import EXPERIMENT
+    from pipelines.tracking.train_runs import EXPERIMENT
 
     exp = c.get_experiment_by_name(EXPERIMENT)
     runs = (

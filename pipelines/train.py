@@ -2,7 +2,7 @@
 with a progress bar, checkpoints, sample grids and the score plot on disk.
 
 MLflow stays out of this file: `TrainHooks` lets a caller see the run start, every eval
-point, every checkpoint and the end (pipelines/train_tracking.py records them in MLflow).
+point, every checkpoint and the end (pipelines/tracking/train_runs.py records them in MLflow).
 """
 
 from __future__ import annotations

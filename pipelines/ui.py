@@ -17,7 +17,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from pipelines import tracking
+from pipelines.tracking import store
 
 DEFAULT_PORT = 5000
 START_TIMEOUT_S = 90.0  # ~5 s on an idle machine (DESIGN.md); much more under load
@@ -57,7 +57,7 @@ def start_ui(
     uri: str | None = None, host: str = "127.0.0.1", port: int | None = None, log=None
 ) -> tuple[subprocess.Popen, str]:
     """Start the server, wait until it answers; returns (process, address)."""
-    uri = uri or tracking.tracking_uri()
+    uri = uri or store.tracking_uri()
     port = port or (DEFAULT_PORT if port_is_free(DEFAULT_PORT, host) else free_port(host))
     proc = subprocess.Popen(
         server_command(uri, host, port),
@@ -104,7 +104,7 @@ def stop_ui(proc: subprocess.Popen) -> None:
 
 def serve(host: str = "127.0.0.1", port: int | None = None) -> int:
     """The `gansweep ui` command: serve until Ctrl-C."""
-    uri = tracking.tracking_uri()
+    uri = store.tracking_uri()
     if uri.startswith(("http://", "https://")):
         print(f"the tracking store is already a server: open {uri} in a browser")
         return 0

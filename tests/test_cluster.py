@@ -118,7 +118,7 @@ def node_ids() -> dict[str, str]:
 def mlflow_runs(meta: dict) -> list:
     from mlflow import MlflowClient
 
-    from pipelines import tracking
+    from pipelines.tracking import store as tracking
 
     c = MlflowClient(meta["tracking_uri"])
     return tracking.child_runs(c, meta["experiment_id"], meta["parent_run_id"])
@@ -147,7 +147,7 @@ def assert_each_step_once(runs, table: pd.DataFrame) -> None:
 
 
 def test_sweep_spreads_over_two_nodes_and_logs_to_the_server(on_cluster):
-    from pipelines.sweep import run_sweep
+    from pipelines.sweep.driver import run_sweep
 
     result = run_sweep("tiny", trials=4)
     assert result.complete and len(result.table) == 4
@@ -308,7 +308,7 @@ def test_mlflow_server_restarted_mid_sweep_loses_no_metric(
     driver queues the writes and logs them when the server is back; every step is there once.
     The sweep's trials run 2000 steps, so they outlast a restart (a minute on a loaded 2-core
     machine), and the sweep waits up to 4 minutes for the server at its end."""
-    from pipelines.sweep import run_sweep
+    from pipelines.sweep.driver import run_sweep
 
     tool, layout = on_cluster["tool"], on_cluster["layout"]
     storage = Path(os.environ["GANSWEEP_STORAGE"])
@@ -341,7 +341,7 @@ def test_data_missing_on_a_worker_names_the_path_and_the_node(on_cluster, tmp_pa
     head train."""
     if not on_cluster["hidden"]:
         pytest.skip("no mount namespaces here (needs root): cannot hide a path from one node")
-    from pipelines.sweep import run_sweep
+    from pipelines.sweep.driver import run_sweep
 
     data = on_cluster["driver_only"] / "ring.npy"
     angles = np.random.default_rng(0).uniform(0, 2 * np.pi, 2000)
@@ -360,8 +360,9 @@ def test_data_missing_on_a_worker_names_the_path_and_the_node(on_cluster, tmp_pa
 def test_mlflow_down_at_the_end_keeps_the_writes_for_relog(tmp_path, monkeypatch):
     """No cluster needed: the logger against a server that is not there queues its writes,
     and at the end keeps them in the sweep's folder; `relog` logs them once it is back."""
-    from pipelines import tracking, trial_runs
-    from pipelines.trial import TrialPlan
+    from pipelines.sweep.trial import TrialPlan
+    from pipelines.tracking import store as tracking
+    from pipelines.tracking import trial_runs
 
     class Row:
         state, reason, health, error, node, history = "running", "", "ok", "", "n1", []

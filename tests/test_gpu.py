@@ -40,9 +40,9 @@ def test_cuda_checkpoint_resumes_on_cuda(tmp_path):
 @pytest.mark.slow
 def test_sweep_packs_two_trials_on_one_gpu(tmp_path, monkeypatch):
     """gpus_per_trial 0.5 with train.device auto: both trials run at once on the GPU Ray
-    hands them (pipelines/trial.py turns auto into the device Ray gave)."""
+    hands them (pipelines/sweep/trial.py turns auto into the device Ray gave)."""
     pytest.importorskip("ray", reason="Ray is not installed here (the GPU image lacks it)")
-    from pipelines.sweep import run_sweep
+    from pipelines.sweep.driver import run_sweep
     from tests.test_sweep_integration import tiny_on_auto_device
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")

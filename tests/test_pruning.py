@@ -10,9 +10,9 @@ import pytest
 from optuna.trial import TrialState
 from ray.tune.schedulers import TrialScheduler
 
-from pipelines.pruning import MilestoneScheduler, PruningRules
-from pipelines.searcher import PruneAwareOptunaSearch
-from pipelines.space_sampling import define_by_run, sampler_for
+from pipelines.sweep.pruning import MilestoneScheduler, PruningRules
+from pipelines.sweep.sampling import define_by_run, sampler_for
+from pipelines.sweep.searcher import PruneAwareOptunaSearch
 from search_spaces import load_space
 
 MODES = ("d_dominates", "g_dominates", "mode_collapse", "stall")

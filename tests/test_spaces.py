@@ -212,7 +212,7 @@ def test_corner_assignments_respect_conditions(tmp_path):
 
 
 def test_define_by_run_samples_conditionals_and_valid_configs(tmp_path):
-    from pipelines.space_sampling import define_by_run, sampler_for
+    from pipelines.sweep.sampling import define_by_run, sampler_for
 
     space = load_space(write(tmp_path, GOOD))
     study = optuna.create_study(sampler=sampler_for(space))

@@ -89,7 +89,7 @@ def mlflow_client():
 
 
 def test_tiny_sweep_end_to_end(sweep_env, tmp_path):
-    from pipelines.sweep import run_sweep
+    from pipelines.sweep.driver import run_sweep
 
     result = run_sweep(str(tiny_with_a_failing_choice(tmp_path)))
     table = result.table
@@ -124,7 +124,7 @@ def test_trials_no_node_can_hold_are_refused_before_anything_is_recorded(sweep_e
     opened no MLflow run."""
     import torch
 
-    from pipelines.sweep import run_sweep
+    from pipelines.sweep.driver import run_sweep
     from search_spaces import SpaceError
 
     if torch.cuda.is_available():
@@ -159,7 +159,7 @@ def check_parent_run(result, table):
 
 
 def check_child_runs(result, table):
-    from pipelines import tracking
+    from pipelines.tracking import store as tracking
 
     c = mlflow_client()
     runs = tracking.child_runs(c, result.experiment_id, result.parent_run_id)
@@ -226,7 +226,7 @@ def test_killed_driver_resumes_without_loss_or_repeat(sweep_env, tmp_path):
     assert reported == sorted(reported), reported  # went on from its checkpoint, not step 0
     assert reported[-1] >= next(r["steps"] for r in before["rows"] if r["trial_id"] == long_runner)
 
-    from pipelines import tracking
+    from pipelines.tracking import store as tracking
 
     c = mlflow_client()
     runs = tracking.child_runs(c, meta["experiment_id"], meta["parent_run_id"])
@@ -246,7 +246,7 @@ def ray_reported_steps(folder: Path, trial_id: str) -> list[int]:
 
 
 def start_driver(call: str, log: Path) -> subprocess.Popen:
-    code = f"from pipelines.sweep import run_sweep; {call}"
+    code = f"from pipelines.sweep.driver import run_sweep; {call}"
     return subprocess.Popen(
         [sys.executable, "-c", code],
         cwd=REPO,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from types import SimpleNamespace
 
-from pipelines.ledger import SweepLedger, load_rows
-from pipelines.progress import progress_text
-from pipelines.pruning import MilestoneScheduler, PruningRules
-from pipelines.summary import summarize, summary_text, trials_table
+from pipelines.sweep.ledger import SweepLedger, load_rows
+from pipelines.sweep.progress import progress_text
+from pipelines.sweep.pruning import MilestoneScheduler, PruningRules
+from pipelines.sweep.summary import summarize, summary_text, trials_table
 from search_spaces import load_space
 
 

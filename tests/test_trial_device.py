@@ -1,5 +1,5 @@
 """Which device a trial trains on, and the space checks that keep train.device and the
-GPUs each trial asks Ray for in agreement (pipelines/trial.py, pipelines/preflight.py)."""
+GPUs each trial asks Ray for in agreement (pipelines/sweep/trial.py, pipelines/sweep/space_checks.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 import ray
 
 from gan_core.config import GanConfig
-from pipelines.preflight import device_against_budget
-from pipelines.trial import on_the_device_ray_gave
+from pipelines.sweep.space_checks import device_against_budget
+from pipelines.sweep.trial import on_the_device_ray_gave
 from search_spaces import SpaceError, load_space
 
 

@@ -63,7 +63,7 @@ def tiny_sweep_store(tmp_path_factory):
         mp.delenv("RAY_ADDRESS", raising=False)
         import ray
 
-        from pipelines.sweep import run_sweep
+        from pipelines.sweep.driver import run_sweep
 
         try:
             result = run_sweep(str(tiny_space_file(folder)))

@@ -1,4 +1,4 @@
-"""A sweep written straight into MLflow in the layout pipelines/tracking.py and
+"""A sweep written straight into MLflow in the layout pipelines/tracking/store.py and
 trial_runs.py use (parent run, child runs with state/prune_reason tags, dotted params,
 objective per step, config.yaml, samples/final.png, scores.png; summary.json on the
 parent), without Ray: export and report tests then take a second, not a minute.
@@ -14,7 +14,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric
 
 from gan_core.config import GanConfig
-from pipelines import tracking
+from pipelines.tracking import store as tracking
 from tests.helpers import tiny_points_config
 
 

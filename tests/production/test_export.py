@@ -10,7 +10,7 @@ import pytest
 from gan_core.config import GanConfig
 from pipelines.cli import main
 from pipelines.export import ExportError, export_best, read_provenance
-from pipelines.sweep_lookup import SweepNotFound, config_from_params
+from pipelines.tracking.lookup import SweepNotFound, config_from_params
 from tests.production.fake_sweep import (
     STANDARD_TRIALS,
     FakeTrial,

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 
-from pipelines.report import REPORT_ARTIFACT, write_report
-from pipelines.report_data import collect
-from pipelines.sweep_lookup import find_sweep
+from pipelines.report.data import collect
+from pipelines.report.page import REPORT_ARTIFACT, write_report
+from pipelines.tracking.lookup import find_sweep
 from tests.production.fake_sweep import png_bytes
 
 

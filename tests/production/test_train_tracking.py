@@ -18,10 +18,10 @@ from gan_core.data import load_dataset
 from gan_core.models import sample_latent
 from gan_core.trainer import Trainer
 from pipelines.export import export_best
-from pipelines.generator_model import draw, load_generator
 from pipelines.sample import sample_run
+from pipelines.tracking.generator_model import draw, load_generator
+from pipelines.tracking.train_runs import SOURCE_TAG, TrainRunLogger, train_tracked
 from pipelines.train import METRICS, train_production
-from pipelines.train_tracking import SOURCE_TAG, TrainRunLogger, train_tracked
 from tests.helpers import tiny_points_config
 
 

@@ -100,7 +100,7 @@ def test_browser_compares_the_trials_params_and_objective(ui, tmp_path):
 
 
 def child_run_ids(c, result) -> list[str]:
-    from pipelines.tracking import child_runs
+    from pipelines.tracking.store import child_runs
 
     return [r.info.run_id for r in child_runs(c, result.experiment_id, result.parent_run_id)]
 

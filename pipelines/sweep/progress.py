@@ -15,7 +15,7 @@ from collections import Counter
 
 from ray import tune
 
-from pipelines.ledger import SweepLedger
+from pipelines.sweep.ledger import SweepLedger
 
 
 class ProgressLine(tune.Callback):

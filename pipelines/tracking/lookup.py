@@ -1,6 +1,6 @@
 """A sweep and its trials as MLflow has them, read from the tracking store alone, so export
 and the report work from any machine that reaches the tracking server, not only the one
-that ran the sweep (pipelines/tracking.py writes this layout).
+that ran the sweep (pipelines/tracking/store.py writes this layout).
 
 A sweep is named by its parent run id, its run name (the folder name, e.g.
 `tiny-20261122-005031`), the path of its folder (its sweep.json names the parent run), or
@@ -21,12 +21,12 @@ from mlflow.entities import Run, ViewType
 from mlflow.exceptions import MlflowException
 
 from gan_core.config import GanConfig, all_keys
-from pipelines import tracking
+from pipelines.tracking import store
 
 KIND_TAG = "gansweep.kind"
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
-META_FILE = "sweep.json"  # pipelines/sweep.py's META_FILE, read here without importing Ray
-CONFIG_ARTIFACT = "config.yaml"  # the trial's full config (pipelines/trial_runs.py)
+META_FILE = "sweep.json"  # pipelines/sweep/driver.py's META_FILE, read here without importing Ray
+CONFIG_ARTIFACT = "config.yaml"  # the trial's full config (pipelines/tracking/trial_runs.py)
 
 
 class SweepNotFound(ValueError):
@@ -103,7 +103,7 @@ def describe_latest(c: MlflowClient, n: int = 5) -> str:
 
 
 def trial_runs(c: MlflowClient, sweep: Sweep) -> list[Run]:
-    return tracking.child_runs(c, sweep.run.info.experiment_id, sweep.run_id)
+    return store.child_runs(c, sweep.run.info.experiment_id, sweep.run_id)
 
 
 def finished_ranked(runs: list[Run], metric: str, mode: str) -> list[Run]:
@@ -159,7 +159,7 @@ def _by_run_id(c: MlflowClient, ref: str) -> Run | None:
     if run.data.tags.get(KIND_TAG) != "sweep":
         raise SweepNotFound(
             f"run {ref} is not a sweep's parent run (it has no tag {KIND_TAG}=sweep; a trial's "
-            f"run names its sweep in the tag {tracking.PARENT_TAG}); {describe_latest(c)}"
+            f"run names its sweep in the tag {store.PARENT_TAG}); {describe_latest(c)}"
         )
     return run
 

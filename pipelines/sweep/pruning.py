@@ -142,7 +142,7 @@ class MilestoneScheduler(FIFOScheduler):
 
     def on_trial_result(self, tune_controller, trial, result: dict) -> str:
         # `done` marks Ray's repeat of a finished trial's last result; `failed` is a trial
-        # that caught its own error (pipelines/trial.py): neither is a training result.
+        # that caught its own error (pipelines/sweep/trial.py): neither is a training result.
         if result.get("done") or result.get("state") == "failed" or "step" not in result:
             return TrialScheduler.CONTINUE
         objective = _as_float(result.get(self._metric))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 
-from pipelines.report_data import SweepView
+from pipelines.report.data import SweepView
 
 STATE_STYLE = {  # colour, line width, alpha: the finished trials stand out
     "finished": ("tab:blue", 1.8, 0.95),

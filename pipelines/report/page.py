@@ -14,8 +14,7 @@ import html
 import time
 from pathlib import Path
 
-from pipelines import tracking
-from pipelines.report_data import (
+from pipelines.report.data import (
     GRID_ARTIFACT,
     SCORE_ARTIFACT,
     SweepView,
@@ -23,8 +22,9 @@ from pipelines.report_data import (
     artifact_bytes,
     collect,
 )
-from pipelines.report_plots import bar_plot, objective_plot
-from pipelines.sweep_lookup import find_sweep
+from pipelines.report.plots import bar_plot, objective_plot
+from pipelines.tracking import store
+from pipelines.tracking.lookup import find_sweep
 
 TOP_GRIDS = 4
 REPORT_DIR = "runs/reports"  # runs/ is git-ignored
@@ -46,7 +46,7 @@ td, th { border-bottom: 1px solid #ddd; padding: .25em .6em; text-align: left; }
 def write_report(sweep: str | None = None, out: str | Path | None = None) -> Path:
     """Render the sweep's report, write it (default runs/reports/<sweep>.html), log it on the
     parent run; returns the path."""
-    c = tracking.client()
+    c = store.client()
     found = find_sweep(c, sweep)
     view = collect(c, found)
     out = Path(out) if out else Path(REPORT_DIR) / f"{found.name}.html"

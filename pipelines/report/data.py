@@ -13,10 +13,10 @@ from pathlib import Path
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from pipelines.sweep_lookup import Sweep, finished_ranked, trial_runs
+from pipelines.tracking.lookup import Sweep, finished_ranked, trial_runs
 
-SUMMARY_ARTIFACT = "summary.json"  # written on the parent run by pipelines/sweep.py
-GRID_ARTIFACT = "samples/final.png"  # the last grid a trial drew (pipelines/trial_runs.py)
+SUMMARY_ARTIFACT = "summary.json"  # written on the parent run by pipelines/sweep/driver.py
+GRID_ARTIFACT = "samples/final.png"  # the last grid a trial drew (pipelines/tracking/trial_runs.py)
 SCORE_ARTIFACT = "scores.png"
 
 

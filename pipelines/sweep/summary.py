@@ -11,8 +11,8 @@ from typing import Any
 import optuna
 import pandas as pd
 
-from pipelines.ledger import TrialRow
-from pipelines.space_sampling import distributions
+from pipelines.sweep.ledger import TrialRow
+from pipelines.sweep.sampling import distributions
 from search_spaces import Space
 
 TOP_N = 5

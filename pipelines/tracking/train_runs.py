@@ -10,7 +10,7 @@ twice) when the run resumes after an interruption.
 - at checkpoints: the buffer, the sample grids of the flushed steps, the score plot so far
   and the checkpoint itself (`checkpoint/checkpoint.pt`);
 - at the end: samples.png, scores.png, metrics.jsonl and the generator (EMA weights if
-  enabled) as an MLflow PyTorch model (pipelines/generator_model.py).
+  enabled) as an MLflow PyTorch model (pipelines/tracking/generator_model.py).
 
 Nothing is lost across a crash: the checkpoint holds every eval record up to its step,
 and a resumed run first sends those MLflow does not have yet; the steps after the
@@ -31,9 +31,9 @@ from mlflow.entities import Metric
 
 from gan_core.config import GanConfig
 from gan_core.trainer import Trainer
-from pipelines import tracking
 from pipelines.export import read_provenance
-from pipelines.generator_model import log_generator
+from pipelines.tracking import store
+from pipelines.tracking.generator_model import log_generator
 from pipelines.train import (
     FINAL_SAMPLES,
     METRICS,
@@ -102,14 +102,14 @@ class TrainRunLogger(TrainHooks):
             if (out / name).is_file():
                 self.c.log_artifact(self.run_id, str(out / name))
         info = log_generator(self.handle.uri, self.run_id, trainer)
-        tracking.set_tags(self.c, self.run_id, {"model_uri": info.model_uri})
+        store.set_tags(self.c, self.run_id, {"model_uri": info.model_uri})
         self.c.set_terminated(self.run_id, "FINISHED")
 
     # --- sending -----------------------------------------------------------------
     def flush(self) -> None:
         if not self.buffer:
             return
-        stamp = tracking.now_ms()
+        stamp = store.now_ms()
         metrics = [
             Metric(k, float(v), stamp, int(r["step"]))
             for r in self.buffer
@@ -119,7 +119,7 @@ class TrainRunLogger(TrainHooks):
         for start in range(0, len(metrics), 1000):  # MLflow's limit per log_batch
             self.c.log_batch(self.run_id, metrics=metrics[start : start + 1000])
         health = self.buffer[-1].get("health", "ok")
-        tracking.set_tags(self.c, self.run_id, {"health": health})
+        store.set_tags(self.c, self.run_id, {"health": health})
         for r in self.buffer:
             grid = self.grids.pop(r["step"], None)
             if grid is not None and grid.is_file():
@@ -146,7 +146,7 @@ class TrainRunLogger(TrainHooks):
         if value is None:
             return
         same = float(value) == float(src["value"])
-        tracking.set_tags(
+        store.set_tags(
             self.c,
             self.run_id,
             {
@@ -160,7 +160,7 @@ def open_run(
     cfg: GanConfig, out: Path, config_path: str | None, resume: bool, experiment: str
 ) -> TrainRunLogger:
     """The run of this run folder when resuming, else a new one."""
-    c = tracking.client()
+    c = store.client()
     source = read_provenance(config_path) if config_path else None
     saved = out / RUN_FILE
     if resume and saved.is_file():
@@ -168,14 +168,14 @@ def open_run(
         c = MlflowClient(tracking_uri=handle.uri)  # the store it started in
         c.update_run(handle.run_id, status="RUNNING")
         return TrainRunLogger(c, handle, source)
-    exp_id = tracking.experiment_id(c, experiment)
+    exp_id = store.experiment_id(c, experiment)
     # MLflow 3's UI opens an experiment of this kind on its runs, not on GenAI traces
     c.set_experiment_tag(exp_id, "mlflow.experimentKind", "custom_model_development")
     run = c.create_run(exp_id, run_name=out.name, tags=start_tags(out, config_path, source))
-    handle = RunHandle(tracking.tracking_uri(), run.info.run_id, exp_id)
+    handle = RunHandle(store.tracking_uri(), run.info.run_id, exp_id)
     out.mkdir(parents=True, exist_ok=True)
     saved.write_text(json.dumps(handle.__dict__, indent=2))
-    tracking.log_params(c, handle.run_id, cfg.flat())
+    store.log_params(c, handle.run_id, cfg.flat())
     c.log_text(handle.run_id, cfg.to_yaml(), "config.yaml")
     if config_path:
         c.log_artifact(handle.run_id, str(config_path), "source_config")
@@ -185,7 +185,7 @@ def open_run(
 def start_tags(out: Path, config_path: str | None, source: dict | None) -> dict[str, str]:
     tags = {
         "gansweep.kind": "train",
-        "git_commit": tracking.git_commit(),
+        "git_commit": store.git_commit(),
         "run_dir": str(out.resolve()),
         "config_path": str(config_path or ""),
     }

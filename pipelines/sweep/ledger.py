@@ -24,7 +24,7 @@ from typing import Any
 
 from ray import tune
 
-from pipelines.pruning import MilestoneScheduler, finite_or_none
+from pipelines.sweep.pruning import MilestoneScheduler, finite_or_none
 
 LEDGER_FILE = "ledger.json"
 HISTORY_KEYS = ("step", "score/g", "score/d", "objective", "health")

@@ -11,14 +11,14 @@ import ray
 from ray import tune
 from ray.tune.search import ConcurrencyLimiter
 
-from pipelines import tracking
-from pipelines.ledger import SweepLedger
-from pipelines.progress import ProgressLine
-from pipelines.pruning import MilestoneScheduler, PruningRules
-from pipelines.searcher import PruneAwareOptunaSearch
-from pipelines.space_sampling import define_by_run, sampler_for
-from pipelines.trial import TrialPlan, run_trial
-from pipelines.trial_runs import TrialRunLogger
+from pipelines.sweep.ledger import SweepLedger
+from pipelines.sweep.progress import ProgressLine
+from pipelines.sweep.pruning import MilestoneScheduler, PruningRules
+from pipelines.sweep.sampling import define_by_run, sampler_for
+from pipelines.sweep.searcher import PruneAwareOptunaSearch
+from pipelines.sweep.trial import TrialPlan, run_trial
+from pipelines.tracking import store
+from pipelines.tracking.trial_runs import TrialRunLogger
 from search_spaces import Space, SpaceError
 
 MAX_CRASHES_PER_TRIAL = 3
@@ -104,7 +104,7 @@ def build_tuner(
     ledger = SweepLedger(
         scheduler, space.direction, space.budget.max_steps, space.budget.trials, folder
     )
-    uri = tracking.tracking_uri()
+    uri = store.tracking_uri()
     runs = TrialRunLogger(ledger, plan, exp_id, parent_run_id, space.name, uri)
     return tune.Tuner(
         trainable(space, plan),
@@ -122,7 +122,7 @@ def build_tuner(
             # order matters: the ledger settles a trial's state before MLflow reads it
             callbacks=[ledger, runs, ProgressLine(ledger)],
             # a trial whose process or node died is started again (on any node) and goes on
-            # from its own checkpoint (pipelines/trial.py); a trial that raises is not retried
+            # from its own checkpoint (pipelines/sweep/trial.py); a trial that raises is not retried
             # (it reports `failed` itself), so this only counts crashes
             failure_config=tune.FailureConfig(max_failures=MAX_CRASHES_PER_TRIAL),
             verbose=0,
@@ -136,7 +136,7 @@ def restore_tuner(
     """Ray restores the searcher, scheduler and callbacks it pickled at the first start
     (the ledger brings the pruning rules' state back from its own file); finished, pruned
     and failed trials stay as they were, unfinished ones continue from their own last
-    checkpoint (pipelines/trial.py)."""
+    checkpoint (pipelines/sweep/trial.py)."""
     return tune.Tuner.restore(
         str(folder),
         trainable=trainable(space, plan),

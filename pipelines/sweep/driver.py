@@ -1,9 +1,10 @@
 """`make sweep SPACE=stabilizers`: a search space as a Ray Tune run.
 
 Optuna's multivariate TPE proposes (through Ray's OptunaSearch, told how each trial
-ended: pipelines/searcher.py) under a concurrency limit; the milestone scheduler prunes
-(pipelines/pruning.py); each trial trains with the shared core (pipelines/trial.py); the
-driver records everything in MLflow (pipelines/tracking.py, trial_runs.py).
+ended: pipelines/sweep/searcher.py) under a concurrency limit; the milestone scheduler
+prunes (pipelines/sweep/pruning.py); each trial trains with the shared core
+(pipelines/sweep/trial.py); the driver records everything in MLflow
+(pipelines/tracking/store.py, pipelines/tracking/trial_runs.py).
 
 Local or cluster by environment alone: RAY_ADDRESS unset starts a Ray on this machine,
 set joins that cluster. Trial results and checkpoints go under the storage path
@@ -26,12 +27,12 @@ import pandas as pd
 from mlflow import MlflowClient
 
 from gan_core.data import BUILTIN_NAMES
-from pipelines import tracking
-from pipelines.ledger import load_rows
-from pipelines.preflight import check_space_before_start
-from pipelines.summary import summarize, summary_text, trials_table
-from pipelines.sweep_parts import build_tuner, check_trials_fit, init_ray, restore_tuner
-from pipelines.trial import TrialPlan
+from pipelines.sweep.assembly import build_tuner, check_trials_fit, init_ray, restore_tuner
+from pipelines.sweep.ledger import load_rows
+from pipelines.sweep.space_checks import check_space_before_start
+from pipelines.sweep.summary import summarize, summary_text, trials_table
+from pipelines.sweep.trial import TrialPlan
+from pipelines.tracking import store
 from search_spaces import Space, SpaceError, load_space
 
 META_FILE = "sweep.json"
@@ -60,7 +61,7 @@ class SweepResult:
 
 
 def storage_root() -> Path:
-    root = os.environ.get("GANSWEEP_STORAGE") or tracking.REPO_ROOT / "runs" / "sweeps"
+    root = os.environ.get("GANSWEEP_STORAGE") or store.REPO_ROOT / "runs" / "sweeps"
     return Path(root).expanduser().resolve()
 
 
@@ -111,9 +112,9 @@ def run_sweep(
 
 def open_tracking(meta: dict, space: Space, folder: Path) -> tuple[MlflowClient, str]:
     """The experiment and the sweep's parent run; a resumed sweep keeps its first store."""
-    uri = meta.get("tracking_uri") or tracking.tracking_uri()
-    client = tracking.client(uri)
-    exp_id = tracking.experiment_id(client, meta["experiment"])
+    uri = meta.get("tracking_uri") or store.tracking_uri()
+    client = store.client(uri)
+    exp_id = store.experiment_id(client, meta["experiment"])
     if not meta.get("parent_run_id"):
         meta["parent_run_id"] = start_parent(client, exp_id, space, folder)
     meta.update(experiment_id=exp_id, tracking_uri=uri, status="running")
@@ -159,8 +160,8 @@ def start_parent(client, exp_id: str, space: Space, folder: Path) -> str:
         "sampler.startup_trials": space.startup_trials,
         "objective": f"{space.direction} {space.metric}",
     }
-    tags = {"space": space.name, "git_commit": tracking.git_commit(), "sweep_path": str(folder)}
-    run_id = tracking.start_parent_run(client, exp_id, folder.name, params, tags)
+    tags = {"space": space.name, "git_commit": store.git_commit(), "sweep_path": str(folder)}
+    run_id = store.start_parent_run(client, exp_id, folder.name, params, tags)
     client.log_text(run_id, space.base.to_yaml(), "base_config.yaml")
     client.log_artifact(run_id, str(space.path))
     return run_id
@@ -173,7 +174,7 @@ def finish(space: Space, folder: Path, client, meta: dict) -> SweepResult:
     complete = summary["counts"]["running"] == 0 and len(table) >= space.budget.trials
     parent = meta["parent_run_id"]
     try:
-        lost = tracking.close_lost_runs(client, meta["experiment_id"], parent, set(table.trial_id))
+        lost = store.close_lost_runs(client, meta["experiment_id"], parent, set(table.trial_id))
     except Exception as err:  # the server is down: the table and summary still go to disk
         lost = None
         print(f"MLflow unreachable at the end ({type(err).__name__}); parent run not updated")

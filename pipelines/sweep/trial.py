@@ -4,7 +4,7 @@ It reports at the trainer's eval points only (reporting every step cost more tha
 the throughput, DESIGN.md), with the GAN step as the time axis. At each of them it first
 replaces its checkpoint in its own folder, `<sweep>/trials/<trial_id>/trainer.pt`, and at
 milestones, the last step and when the health turns bad it draws a sample grid there too;
-the driver logs the grid to MLflow from that folder (pipelines/trial_runs.py), so workers
+the driver logs the grid to MLflow from that folder (pipelines/tracking/trial_runs.py), so workers
 need no MLflow access, only the storage path that all nodes share.
 
 Why its own folder and not Ray's checkpoints: Ray's experiment snapshot names a trial's

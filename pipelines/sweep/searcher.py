@@ -20,7 +20,7 @@ from typing import Any
 from optuna.trial import TrialState
 from ray.tune.search.optuna import OptunaSearch
 
-from pipelines.pruning import MilestoneScheduler, finite_or_none
+from pipelines.sweep.pruning import MilestoneScheduler, finite_or_none
 
 
 class PruneAwareOptunaSearch(OptunaSearch):

@@ -1,5 +1,5 @@
 """One MLflow child run per trial, written from the driver by a Ray Tune callback
-(pipelines/tracking.py says why the driver).
+(pipelines/tracking/store.py says why the driver).
 
 - at start: the run (tag mlflow.parentRunId), the trial's full config as dotted params;
 - at each eval point: the numeric results as one `log_batch` with the GAN step as step,
@@ -13,8 +13,8 @@ queue and are retried at the next result (at most every RETRY_EVERY_S), so nothi
 and nothing is written twice. The queue is part of the callback, which Ray snapshots with
 the experiment. If the server is still down when the sweep ends, after waiting up to
 GANSWEEP_MLFLOW_WAIT_S (default 60 s), the sweep says so and writes the queue to
-`<sweep>/mlflow_pending.json`; `python -m pipelines.trial_runs <sweep folder>` logs it
-later (pipelines/trial_runs.py: relog).
+`<sweep>/mlflow_pending.json`; `python -m pipelines.tracking.trial_runs <sweep folder>` logs it
+later (pipelines/tracking/trial_runs.py: relog).
 
 Resume-safe without state of its own: a trial's run is found again by its trial_id tag
 and the steps it holds are read back from MLflow, so a resumed sweep neither duplicates
@@ -37,9 +37,9 @@ from mlflow.entities import Metric
 from ray import tune
 from ray.tune.result import AUTO_RESULT_KEYS
 
-from pipelines import tracking
-from pipelines.ledger import SweepLedger
-from pipelines.trial import GRID_KEY, SAMPLES_PREFIX, TrialPlan
+from pipelines.sweep.ledger import SweepLedger
+from pipelines.sweep.trial import GRID_KEY, SAMPLES_PREFIX, TrialPlan
+from pipelines.tracking import store
 
 STATUS = {"finished": "FINISHED", "pruned": "KILLED", "failed": "FAILED"}
 PENDING_FILE = "mlflow_pending.json"
@@ -87,7 +87,7 @@ class TrialRunLogger(tune.Callback):
             if self.uri.startswith("http"):
                 for key, value in CLIENT_RETRIES.items():
                     os.environ.setdefault(key, value)
-            self._client = tracking.client(self.uri)
+            self._client = store.client(self.uri)
         return self._client
 
     # --- Ray hooks: queue, then flush -------------------------------------------------
@@ -107,7 +107,7 @@ class TrialRunLogger(tune.Callback):
         if step <= self.logged_step.get(tid, -1) or self.ledger.row(trial).state != "running":
             return  # replayed after a resume: MLflow has it already, or the trial had ended
         metrics = {k: float(v) for k, v in result.items() if _loggable(k, v)}
-        self.pending.append(["metrics", tid, step, tracking.now_ms(), metrics])
+        self.pending.append(["metrics", tid, step, store.now_ms(), metrics])
         self.logged_step[tid] = step
         if result.get(GRID_KEY):
             grid = self.plan.trial_folder(tid) / result[GRID_KEY]
@@ -185,7 +185,7 @@ class TrialRunLogger(tune.Callback):
             f"{time.strftime('%H:%M:%S', time.localtime(self.down_since or time.time()))}; "
             f"{len(self.pending)} writes of {len(trials)} trials kept in {path} (results are "
             f"also in Ray's storage there). Log them when the server is back: "
-            f"python -m pipelines.trial_runs {self.plan.folder}",
+            f"python -m pipelines.tracking.trial_runs {self.plan.folder}",
             file=sys.stderr,
         )
         return False
@@ -230,7 +230,7 @@ class TrialRunLogger(tune.Callback):
         return self.run_ids[tid]
 
     def _find_run(self, trial_id: str) -> str | None:
-        for run in tracking.child_runs(self.client, self.experiment_id, self.parent_run_id):
+        for run in store.child_runs(self.client, self.experiment_id, self.parent_run_id):
             if run.data.tags.get("trial_id") == trial_id:
                 history = self.client.get_metric_history(run.info.run_id, "objective")
                 logged = max((m.step for m in history), default=-1)
@@ -242,7 +242,7 @@ class TrialRunLogger(tune.Callback):
     def _create_run(self, tid: str) -> str:
         config = self.configs.get(tid, {})
         tags = {
-            tracking.PARENT_TAG: self.parent_run_id,
+            store.PARENT_TAG: self.parent_run_id,
             "trial_id": tid,
             "space": self.space_name,
             "state": "running",
@@ -250,12 +250,12 @@ class TrialRunLogger(tune.Callback):
         }
         run = self.client.create_run(self.experiment_id, run_name=tid, tags=tags)
         cfg = self.plan.config_for(config)
-        tracking.log_params(self.client, run.info.run_id, cfg.flat())
+        store.log_params(self.client, run.info.run_id, cfg.flat())
         return run.info.run_id
 
     def finish(self, tid: str, tags: dict, state: str, history: list, title: str) -> None:
         run_id = self.run_id(tid)
-        tracking.set_tags(self.client, run_id, tags)
+        store.set_tags(self.client, run_id, tags)
         cfg = self.plan.config_for(self.configs.get(tid, {}))
         self.client.log_text(run_id, cfg.to_yaml(), "config.yaml")
         if history:

@@ -2,7 +2,7 @@
 run per trial.
 
 Everything is written from the driver: the parent run here, the child runs by
-`TrialRunLogger`, a Ray Tune callback (pipelines/trial_runs.py). Why the driver and not
+`TrialRunLogger`, a Ray Tune callback (pipelines/tracking/trial_runs.py). Why the driver and not
 the trial workers:
 - the default store is one SQLite file; one writer avoids "database is locked" from
   workers writing at once, and on a cluster only the driver needs to reach the tracking
@@ -26,7 +26,7 @@ from typing import Any
 from mlflow import MlflowClient
 from mlflow.entities import Param, RunTag
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]  # pipelines/tracking/store.py -> the repo
 PARENT_TAG = "mlflow.parentRunId"
 
 
