@@ -298,6 +298,99 @@ class GanConfig:
                 )
 
 
+# --- populations: which keys may differ between members (docs/population.md) --
+# A population trains K trials as one batched model (gan_core/population). Its *shape*
+# is every key that changes a tensor's shape or the graph: all members share it. The
+# member keys change only values inside the graph (a learning rate, a penalty weight, a
+# dropout rate), a masked update (the update ratio) or a member's own random stream.
+# Every key is in exactly one of the two sets (tests/test_population_config.py).
+POPULATION_MEMBER_KEYS = frozenset(
+    {
+        "model.leaky_slope",
+        "model.g_dropout",
+        "model.d_dropout",
+        "loss.gp_weight",
+        "loss.r1_weight",
+        "loss.feature_matching",
+        "optim.lr_g",
+        "optim.lr_d",
+        "optim.beta1_g",
+        "optim.beta2_g",
+        "optim.beta1_d",
+        "optim.beta2_d",
+        "optim.d_steps_per_g",
+        "optim.g_steps_per_d",
+        "tricks.label_smoothing",
+        "tricks.label_flip",
+        "tricks.instance_noise",
+        "tricks.instance_noise_anneal",
+        "tricks.fresh_noise_g",
+        "tricks.ema_decay",
+        *(f"monitor.{f.name}" for f in dataclasses.fields(MonitorConfig)),
+        "train.steps",  # a member that reaches its own last step leaves the batch
+        "train.seed",
+    }
+)
+POPULATION_SHAPE_KEYS = frozenset(
+    {
+        *(f"data.{f.name}" for f in dataclasses.fields(DataConfig)),  # one data set
+        "model.arch",
+        "model.latent_dim",
+        "model.latent_dist",
+        "model.ngf",
+        "model.ndf",
+        "model.g_depth",
+        "model.d_depth",
+        "model.g_batchnorm",
+        "model.d_batchnorm",
+        "model.spectral_norm",
+        "model.output_activation",
+        "model.kernel_size",
+        "loss.type",
+        "optim.batch_size",
+        "tricks.separate_batches",  # D(real), D(fake) vs D(cat): two graphs
+        "train.eval_every",  # members at the same step evaluate together
+        "train.checkpoint_every",
+        "train.eval_samples",
+        "train.device",
+        "train.amp",
+        "train.threads",
+    }
+)
+
+
+def population_role(dotted: str) -> str:
+    """'member' (may differ per member), 'shape' (shared), or 'unclassified' (a new key)."""
+    if dotted in POPULATION_MEMBER_KEYS:
+        return "member"
+    return "shape" if dotted in POPULATION_SHAPE_KEYS else "unclassified"
+
+
+def population_shape(cfg: GanConfig) -> dict[str, Any]:
+    """The keys every member of a population must share, with this config's values.
+
+    A key not yet classified counts as shape: a population never batches what it was not
+    built to batch.
+    """
+    return {k: v for k, v in cfg.flat().items() if population_role(k) != "member"}
+
+
+def check_population(cfgs: list[GanConfig], sources: list[str] | None = None) -> None:
+    """Raise ConfigError naming the first shape key on which a member differs from member 0."""
+    if not cfgs:
+        raise ConfigError("a population needs at least one member config")
+    sources = sources or [f"member {i}" for i in range(len(cfgs))]
+    first = population_shape(cfgs[0])
+    for cfg, source in zip(cfgs[1:], sources[1:], strict=True):
+        for key, value in population_shape(cfg).items():
+            if value != first[key]:
+                raise ConfigError(
+                    f"{source}: {key}={value!r} differs from {sources[0]}'s {first[key]!r}, "
+                    f"but {key} is part of a population's shape (tensor shapes or graph); "
+                    f"members may differ only in: {', '.join(sorted(POPULATION_MEMBER_KEYS))}"
+                )
+
+
 # --- helpers (module level so spaces and the CLI share them) -----------------
 
 GROUPS = tuple(f.name for f in dataclasses.fields(GanConfig))
@@ -408,14 +501,21 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
 
 
 def describe_keys() -> str:
-    """One line per key with its default and help: `gansweep keys`."""
+    """One line per key with its default, population role and help: `gansweep keys`.
+
+    [member]: may differ between the members of a population; [shape]: shared by them.
+    """
     default = GanConfig().flat()
-    lines = []
+    lines = [
+        "# [member]: may differ between the members of a population (docs/population.md); "
+        "[shape]: shared by them"
+    ]
     for dotted, f in all_keys().items():
         choices = (
             f" {{{', '.join(map(str, f.metadata['choices']))}}}" if f.metadata["choices"] else ""
         )
-        lines.append(f"{dotted:34s} {default[dotted]!r:>10}{choices}  {f.metadata['help']}")
+        role = {"member": "[member]", "shape": "[shape] "}.get(population_role(dotted), "[?]     ")
+        lines.append(f"{dotted:34s} {default[dotted]!r:>10} {role}{choices}  {f.metadata['help']}")
     return "\n".join(lines)
 
 
