@@ -52,7 +52,7 @@ def test_member_state_dict_round_trips_to_the_plain_module():
 
 def test_load_member_names_a_state_dict_that_does_not_fit():
     layer = BatchedLinear(2, 3, 4, bias=False)
-    with pytest.raises(KeyError, match="unexpected \\['bias'\\]"):
+    with pytest.raises(KeyError, match="2 tensors"):
         layer.load_member(0, nn.Linear(3, 4).state_dict())
 
 

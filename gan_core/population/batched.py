@@ -30,6 +30,11 @@ class _BatchedAffine(torch.autograd.Function):
     def forward(ctx, x, weight, bias):
         ctx.save_for_backward(x, weight)
         ctx.has_bias = bias is not None
+        if weight.shape[1] == 1:
+            # One output (D's head): F.linear's addmm then multiplies in the other order
+            # (its (N, 1) result counts as column-major); do the same.
+            out = torch.bmm(weight, x.transpose(1, 2)).transpose(1, 2)
+            return out if bias is None else out + bias.unsqueeze(1)
         if bias is None:
             return torch.bmm(x, weight.transpose(1, 2))
         return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
@@ -83,18 +88,21 @@ class BatchedModule(nn.Module):
 
     @torch.no_grad()
     def append_members(self, states: list[dict]) -> None:
-        """Grow by len(states) members from plain state dicts; their hyperparameter buffers
-        start at 0 until the population sets them (`set_hparam`)."""
-        plain = self._plain_key_map()
+        """Grow by len(states) members from plain state dicts (matched in state-dict order);
+        their hyperparameter buffers start at 0 until the population sets them (`set_hparam`)."""
+        for state in states:
+            self._check_fits(list(state), state)
+        plain = {key: i for i, key in enumerate(self._plain_key_map())}
+        values = [list(state.values()) for state in states]
         for m, prefix in self._modules_with_prefix():
             for name, t in [*m._parameters.items(), *m._buffers.items()]:
                 if t is None:
                     continue
-                key = plain.get(prefix + name)
-                if key is None:
+                i = plain.get(prefix + name)
+                if i is None:
                     new = t.new_zeros((len(states), *t.shape[1:]))
                 else:
-                    new = torch.stack([s[key].to(t) for s in states])
+                    new = torch.stack([v[i].to(t) for v in values])
                 grown = torch.cat([t.data, new])
                 if name in m._parameters:
                     t.data = grown
@@ -119,22 +127,43 @@ class BatchedModule(nn.Module):
                     out[prefix + name] = prefix + renames.get(name, name)
         return out
 
-    def member_state_dict(self, k: int) -> dict[str, torch.Tensor]:
-        """Member k as the plain module's state dict (same keys, copies)."""
+    def member_state_dict(self, k: int, like: dict | None = None) -> dict[str, torch.Tensor]:
+        """Member k as the plain module's state dict (copies).
+
+        Keys are this layout's plain names; pass the plain module's own state dict as `like`
+        to take its keys instead (a member at dropout 0 has no Dropout layer, so its
+        nn.Sequential indices differ while its tensors are the same, in the same order).
+        """
         state = self.state_dict()
-        return {plain: state[key][k].clone() for key, plain in self._plain_key_map().items()}
+        mapping = self._plain_key_map()
+        keys = list(like) if like is not None else list(mapping.values())
+        self._check_fits(keys, like)
+        return {plain: state[key][k].clone() for key, plain in zip(mapping, keys, strict=True)}
 
     @torch.no_grad()
     def load_member(self, k: int, state: dict) -> None:
-        """Copy a plain module's state dict into slot k; every key must match."""
-        mapping = self._plain_key_map()
-        missing = sorted(set(mapping.values()) - set(state))
-        extra = sorted(set(state) - set(mapping.values()))
-        if missing or extra:
-            raise KeyError(f"plain state dict does not fit: missing {missing}, unexpected {extra}")
+        """Copy a plain module's state dict into slot k, tensor by tensor in state-dict order."""
+        self._check_fits(list(state), state)
         own = self.state_dict(keep_vars=True)
-        for key, plain in mapping.items():
-            own[key][k].copy_(state[plain])
+        for key, value in zip(self._plain_key_map(), state.values(), strict=True):
+            own[key][k].copy_(value)
+
+    def _check_fits(self, keys: list[str], plain: dict | None) -> None:
+        state = self.state_dict()
+        mapping = self._plain_key_map()
+        if len(keys) != len(mapping):
+            raise KeyError(
+                f"plain state dict does not fit {type(self).__name__}: {len(keys)} tensors "
+                f"{keys} for {len(mapping)} {list(mapping.values())}"
+            )
+        if plain is None:
+            return
+        for key, (plain_key, value) in zip(mapping, plain.items(), strict=True):
+            if tuple(value.shape) != tuple(state[key].shape[1:]):
+                raise KeyError(
+                    f"plain {plain_key} has shape {tuple(value.shape)}, the batched {key} "
+                    f"holds {tuple(state[key].shape[1:])} per member"
+                )
 
     @torch.no_grad()
     def set_hparam(self, name: str, values: torch.Tensor | list[float]) -> None:

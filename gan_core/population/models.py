@@ -1,0 +1,109 @@
+"""Batched G and D: the MLP here, layer for layer as gan_core/models/mlp.py; the DCGAN from
+gan_core/population/dcgan.py.
+
+The batched layout includes a dropout layer wherever any member uses dropout (a member
+at rate 0 passes through it and draws nothing), so `model_cfg` is the population's shape
+with the largest dropout rates of its members; the population then sets each member's
+rates and slope (`set_member_hparams`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import torch
+from torch import nn
+
+from gan_core.config import ModelConfig
+from gan_core.models import resolve_arch
+from gan_core.population.batched import (
+    BatchedBatchNorm,
+    BatchedDropout,
+    BatchedLeakyReLU,
+    BatchedLinear,
+    BatchedModule,
+    BatchedSequential,
+    BatchedSpectralNormLinear,
+    Generators,
+)
+
+
+def build_batched_models(
+    model_cfg: ModelConfig, sample_shape: tuple[int, ...], num_members: int
+) -> tuple[BatchedModule, BatchedModule]:
+    """(G, D) for K members: G(z (K, N, latent), generators) -> (K, N, *sample_shape),
+    D(x, generators) -> logits (K, N), D.features(x, generators) -> (K, N, F)."""
+    sample_shape = tuple(int(s) for s in sample_shape)
+    if resolve_arch(model_cfg, sample_shape) == "dcgan":
+        from gan_core.population.dcgan import build_batched_dcgan  # noqa: PLC0415
+
+        return build_batched_dcgan(model_cfg, sample_shape, num_members)
+    return (
+        BatchedMlpGenerator(model_cfg, sample_shape, num_members),
+        BatchedMlpDiscriminator(model_cfg, sample_shape, num_members),
+    )
+
+
+def shape_config(model_cfgs: list[ModelConfig]) -> ModelConfig:
+    """The members' shared model config, with each dropout rate the largest of its members
+    (so the layout has a dropout layer wherever some member drops)."""
+    return dataclasses.replace(
+        model_cfgs[0],
+        g_dropout=max(c.g_dropout for c in model_cfgs),
+        d_dropout=max(c.d_dropout for c in model_cfgs),
+    )
+
+
+def set_member_hparams(G: BatchedModule, D: BatchedModule, model_cfgs: list[ModelConfig]) -> None:
+    """Each member's dropout rates and leaky slope into the layers' (K,) buffers."""
+    G.set_hparam("dropout_p", [c.g_dropout for c in model_cfgs])
+    D.set_hparam("dropout_p", [c.d_dropout for c in model_cfgs])
+    D.set_hparam("leaky_slope", [c.leaky_slope for c in model_cfgs])
+
+
+def _dropout(k: int, p: float) -> list[nn.Module]:
+    return [BatchedDropout(k, p)] if p > 0 else []
+
+
+class BatchedMlpGenerator(BatchedSequential):
+    """MlpGenerator for K members (its Sequential `net` flattened to this module's children)."""
+
+    def __init__(self, cfg: ModelConfig, sample_shape: tuple[int, ...], k: int) -> None:
+        layers: list[nn.Module] = []
+        width = cfg.latent_dim
+        for _ in range(cfg.g_depth):
+            layers += [BatchedLinear(k, width, cfg.ngf, bias=not cfg.g_batchnorm)]
+            layers += [BatchedBatchNorm(k, cfg.ngf)] if cfg.g_batchnorm else []
+            layers += [nn.ReLU(), *_dropout(k, cfg.g_dropout)]
+            width = cfg.ngf
+        layers += [BatchedLinear(k, width, math.prod(sample_shape))]
+        layers += [nn.Tanh() if cfg.output_activation == "tanh" else nn.Identity()]
+        if len(sample_shape) > 1:
+            layers.append(nn.Unflatten(2, tuple(sample_shape)))
+        super().__init__(*layers)
+        self.latent_dim = cfg.latent_dim
+
+
+class BatchedMlpDiscriminator(BatchedModule):
+    """MlpDiscriminator for K members: body (hidden layers) then head (one logit)."""
+
+    def __init__(self, cfg: ModelConfig, sample_shape: tuple[int, ...], k: int) -> None:
+        super().__init__()
+        linear = BatchedSpectralNormLinear if cfg.spectral_norm else BatchedLinear
+        layers: list[nn.Module] = [nn.Flatten(2)] if len(sample_shape) > 1 else []
+        width = math.prod(sample_shape)
+        for _ in range(cfg.d_depth):
+            layers += [linear(k, width, cfg.ndf, bias=not cfg.d_batchnorm)]
+            layers += [BatchedBatchNorm(k, cfg.ndf)] if cfg.d_batchnorm else []
+            layers += [BatchedLeakyReLU(k, cfg.leaky_slope), *_dropout(k, cfg.d_dropout)]
+            width = cfg.ndf
+        self.body = BatchedSequential(*layers)
+        self.head = linear(k, width, 1)
+
+    def forward(self, x: torch.Tensor, generators: Generators = None) -> torch.Tensor:
+        return self.head(self.body(x, generators), generators)[..., 0]
+
+    def features(self, x: torch.Tensor, generators: Generators = None) -> torch.Tensor:
+        """The head's input (feature matching reads it), (K, N, F)."""
+        return self.body(x, generators)
