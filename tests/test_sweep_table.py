@@ -13,7 +13,7 @@ from search_spaces import load_space
 
 
 def make_ledger(tmp_path, space):
-    sched = MilestoneScheduler(PruningRules.from_space(space))
+    sched = MilestoneScheduler(PruningRules.from_space(space), folder=tmp_path)
     return SweepLedger(
         sched, space.direction, space.budget.max_steps, space.budget.trials, tmp_path
     ), sched
@@ -88,11 +88,13 @@ def test_resumed_ledger_reloads_and_drops_trials_ray_lost(tmp_path):
 
     again, sched2 = make_ledger(tmp_path, space)
     again.setup()  # a resumed driver: reads ledger.json
+    sched2.set_search_properties(None, None)  # Ray's call at the resumed start: pruning.json
     assert set(again.rows) == {"kept", "lost"} and sched2.rules.values[40] == {
         "kept": 5.0,
         "lost": 9.0,
     }
     again.on_step_begin(0, [kept])  # the first step shows the trials Ray restored
+    sched2.reconcile({kept.trial_id})  # the first choose_trial_to_run: the same trials
     assert set(again.rows) == {"kept"} and again.lost == ["lost"]
     assert sched2.rules.values[40] == {"kept": 5.0}
     state = json.loads((tmp_path / "ledger.json").read_text())

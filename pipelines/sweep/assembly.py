@@ -93,7 +93,8 @@ def trainable(space: Space, plan: TrialPlan):
 def build_tuner(
     space: Space, plan: TrialPlan, folder: Path, exp_id: str, parent_run_id: str
 ) -> tune.Tuner:
-    scheduler = MilestoneScheduler(PruningRules.from_space(space), metric=space.metric)
+    rules = PruningRules.from_space(space)
+    scheduler = MilestoneScheduler(rules, metric=space.metric, folder=folder)
     searcher = PruneAwareOptunaSearch(
         define_by_run(space),
         metric=space.metric,
@@ -134,7 +135,7 @@ def restore_tuner(
     space: Space, plan: TrialPlan, folder: Path, exp_id: str, parent_run_id: str
 ) -> tune.Tuner:
     """Ray restores the searcher, scheduler and callbacks it pickled at the first start
-    (the ledger brings the pruning rules' state back from its own file); finished, pruned
+    (the ledger and the pruning rules read their state back from their own files); finished, pruned
     and failed trials stay as they were, unfinished ones continue from their own last
     checkpoint (pipelines/sweep/trial.py)."""
     return tune.Tuner.restore(

@@ -27,6 +27,7 @@ import pandas as pd
 from mlflow import MlflowClient
 
 from gan_core.data import BUILTIN_NAMES
+from pipelines.files import write_atomic
 from pipelines.sweep.assembly import build_tuner, check_trials_fit, init_ray, restore_tuner
 from pipelines.sweep.ledger import load_rows
 from pipelines.sweep.space_checks import check_space_before_start
@@ -181,7 +182,7 @@ def finish(space: Space, folder: Path, client, meta: dict) -> SweepResult:
     summary["lost_runs"] = lost
     table.to_parquet(folder / TABLE_FILE, index=False)
     (folder / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=str))
-    text = summary_text(summary, next_commands(folder, complete))
+    text = summary_text(summary, next_commands(folder, meta, complete))
     if lost is not None:
         client.log_artifact(parent, str(folder / TABLE_FILE))
         client.log_artifact(parent, str(folder / SUMMARY_FILE))
@@ -203,11 +204,9 @@ def finish(space: Space, folder: Path, client, meta: dict) -> SweepResult:
     )
 
 
-def next_commands(folder: Path, complete: bool) -> list[str]:
+def next_commands(folder: Path, meta: dict, complete: bool) -> list[str]:
     if not complete:
-        return [
-            f"make sweep SPACE={json.loads((folder / META_FILE).read_text())['space_arg']} RESUME=1   # continue this sweep"
-        ]
+        return [f"make sweep SPACE={meta['space_arg']} RESUME=1   # continue this sweep"]
     return [
         "make ui        # compare the trials in the MLflow UI",
         f"make export SWEEP={folder}   # the best trial's config, ready for `make train`",
@@ -247,10 +246,7 @@ def space_from_meta(meta: dict) -> Space:
 
 
 def write_meta(folder: Path, meta: dict) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / (META_FILE + ".tmp")
-    tmp.write_text(json.dumps(meta, indent=2))
-    tmp.replace(folder / META_FILE)
+    write_atomic(folder / META_FILE, json.dumps(meta, indent=2))
 
 
 def latest_unfinished(space_arg: str) -> tuple[Path, dict]:

@@ -1,17 +1,15 @@
 """The sweep's book of trials, kept in the driver: what each trial sampled, reached and how
 it ended. It feeds the progress line, the MLflow tags, the Parquet table and the summary.
 
-It is written to the sweep's folder (ledger.json) at every change, together with the
-pruning rules' state, rather than only with Ray's periodic experiment snapshot: a driver
-killed after a trial was pruned but before the next snapshot then still knows it was
-pruned, and why, when the sweep resumes (Ray restarts such a trial from its checkpoint;
-the scheduler stops it again at its first report). Trials that started after Ray's last
-snapshot are unknown to the resumed Ray; they are dropped from the book (`lost`).
+It is written to the sweep's folder (ledger.json) at every change rather than only with
+Ray's periodic experiment snapshot, so a driver killed between two snapshots loses no
+outcome (the pruning rules keep their own state the same way: pipelines/sweep/pruning.py).
+Trials that started after Ray's last snapshot are unknown to the resumed Ray; they are
+dropped from the book (`lost`).
 
-A trial ends in one of three states, never mixed up:
-- finished: ran to its last step;
-- pruned: stopped by the scheduler, with the reason (diverged, stall, rank@500, ...);
-- failed: raised (its error is kept) or its worker died.
+A trial ends in one of three states, as `pipelines.outcome.decide` says (the same answer
+Optuna and MLflow get): finished, pruned with the reason (diverged, stall, rank@500, ...),
+or failed with the error.
 """
 
 from __future__ import annotations
@@ -19,22 +17,26 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass, field
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
 from ray import tune
 
-from pipelines.sweep.pruning import MilestoneScheduler, finite_or_none
+from pipelines.files import write_atomic
+from pipelines.outcome import RUNNING, Outcome, decide, finite_or_none, rank_finished, sign
+from pipelines.sweep.pruning import MilestoneScheduler
 
 LEDGER_FILE = "ledger.json"
 HISTORY_KEYS = ("step", "score/g", "score/d", "objective", "health")
+STATE, OBJECTIVE = attrgetter("state"), attrgetter("objective")  # of a TrialRow, for ranking
 
 
 @dataclass
 class TrialRow:
     trial_id: str
     params: dict[str, Any]
-    state: str = "running"  # running | finished | pruned | failed
+    state: str = RUNNING  # running | finished | pruned | failed (pipelines/outcome.py)
     reason: str = ""  # why it was pruned
     error: str = ""
     steps: int = 0
@@ -88,22 +90,19 @@ class SweepLedger(tune.Callback):
             self.save()
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
-        row = self.row(trial)
-        reason = self.scheduler.reason(trial.trial_id)
-        if reason:
-            row.state, row.reason = "pruned", reason
-        elif row.error or not row.history:
-            row.state = "failed"
-            row.error = row.error or "ended before its first eval point"
-        else:
-            row.state = "finished"
-        self.save()
+        self.settle(self.row(trial), self.row(trial).error)
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         row = self.row(trial)
-        row.state = "failed"
-        row.error = row.error or _ray_error(trial)
+        self.settle(row, row.error or _ray_error(trial))
+
+    def settle(self, row: TrialRow, error: str) -> Outcome:
+        """Record how the trial ended (the one decision), then save the book."""
+        ended = decide(self.scheduler.reason(row.trial_id), error, bool(row.history), row.objective)
+        row.state, row.reason = ended.state, ended.reason
+        row.error = ended.error or row.error
         self.save()
+        return ended
 
     def on_experiment_end(self, trials, **info) -> None:
         self.save()
@@ -115,7 +114,7 @@ class SweepLedger(tune.Callback):
         return self.rows[trial.trial_id]
 
     def update(self, row: TrialRow, result: dict) -> None:
-        if row.state != "running":
+        if row.state != RUNNING:
             return  # resumed by Ray after it ended (the driver died before the snapshot)
         step = int(result["step"])
         row.steps = max(row.steps, step)
@@ -130,7 +129,8 @@ class SweepLedger(tune.Callback):
         value = finite_or_none(result.get(self.scheduler.metric))
         row.objective = value
         if value is not None and (
-            row.best_objective is None or self.better(value, row.best_objective)
+            row.best_objective is None
+            or sign(self.direction) * value > sign(self.direction) * row.best_objective
         ):
             row.best_objective = value
         if step in self.scheduler.rules.milestones and value is not None:
@@ -138,21 +138,14 @@ class SweepLedger(tune.Callback):
         if not row.history or row.history[-1]["step"] < step:
             row.history.append({k: result.get(k) for k in HISTORY_KEYS})
 
-    def better(self, a: float, b: float) -> bool:
-        return a < b if self.direction == "min" else a > b
-
     def drop_unknown(self, known: set[str]) -> None:
         for trial_id in [t for t in self.rows if t not in known]:
             del self.rows[trial_id]
-            self.scheduler.rules.forget(trial_id)
             self.lost.append(trial_id)
 
     def best_finished(self) -> TrialRow | None:
-        done = [r for r in self.rows.values() if r.state == "finished" and r.objective is not None]
-        if not done:
-            return None
-        sign = 1 if self.direction == "min" else -1
-        return min(done, key=lambda r: sign * r.objective)
+        ranked = rank_finished(self.rows.values(), STATE, OBJECTIVE, self.direction)
+        return ranked[0] if ranked else None
 
     # --- persistence ------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -160,21 +153,16 @@ class SweepLedger(tune.Callback):
             "rows": [asdict(r) for r in self.rows.values()],
             "started": self.started,
             "lost": self.lost,
-            "rules": self.scheduler.rules.state_dict(),
         }
 
     def load(self, state: dict) -> None:
         self.rows = {r["trial_id"]: _row_from_dict(r) for r in state["rows"]}
         self.started = state.get("started", self.started)
         self.lost = list(state.get("lost", []))
-        self.scheduler.rules.load_state_dict(state["rules"])
         self.session = (time.time(), sum(r.steps for r in self.rows.values()))
 
     def save(self) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = self.folder / (LEDGER_FILE + ".tmp")
-        tmp.write_text(json.dumps(self.state_dict(), default=str))
-        tmp.replace(self.folder / LEDGER_FILE)
+        write_atomic(self.folder / LEDGER_FILE, json.dumps(self.state_dict(), default=str))
 
 
 def load_rows(folder: str | Path) -> list[TrialRow]:

@@ -25,15 +25,20 @@ and it counts as finished (its final health is recorded as a tag).
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
+from pipelines.files import write_atomic
+from pipelines.outcome import sign
 from search_spaces import Space
 
 DIVERGED = "diverged"
+RULES_FILE = "pruning.json"
 
 
 class PruningRules:
@@ -50,7 +55,7 @@ class PruningRules:
         health_from: int = 500,
     ):
         self.milestones = tuple(milestones)
-        self.sign = 1.0 if direction == "max" else -1.0  # goodness = sign * objective
+        self.sign = sign(direction)  # goodness = sign * objective
         self.max_steps = max_steps
         self.quantile = quantile
         self.min_peers = min_peers
@@ -114,7 +119,15 @@ class PruningRules:
         self.judged.pop(trial_id, None)
         self.reasons.pop(trial_id, None)
 
-    # --- state (kept with the ledger so a resumed sweep judges the same) ----------------
+    def keep_only(self, trial_ids: set[str]) -> list[str]:
+        """Forget every trial not in `trial_ids`; returns the ones forgotten."""
+        known = set(self.judged) | set(self.reasons) | {t for v in self.values.values() for t in v}
+        gone = sorted(known - trial_ids)
+        for trial_id in gone:
+            self.forget(trial_id)
+        return gone
+
+    # --- state (its own file, so a resumed sweep judges the same) ------------------------
     def state_dict(self) -> dict[str, Any]:
         return {
             "values": {str(m): dict(v) for m, v in self.values.items()},
@@ -130,15 +143,39 @@ class PruningRules:
 
 
 class MilestoneScheduler(FIFOScheduler):
-    """Ray Tune's view of `PruningRules`: trials run in submission order, never paused."""
+    """Ray Tune's view of `PruningRules`: trials run in submission order, never paused.
 
-    def __init__(self, rules: PruningRules, metric: str = "objective"):
+    With a `folder` it keeps the rules' state in `<folder>/pruning.json`, written at every
+    result rather than only with Ray's periodic experiment snapshot: a driver killed after
+    a trial was pruned but before the next snapshot still knows it was pruned, and why,
+    when the sweep resumes (Ray restarts such a trial from its checkpoint; the rules stop
+    it again at its first report). Ray's copy of this scheduler is the one of the first
+    start, so a resume reads the file back; trials the resumed Ray does not know (they
+    started after its last snapshot) are forgotten before any trial runs."""
+
+    def __init__(self, rules: PruningRules, metric: str = "objective", folder=None):
         super().__init__()
         self.rules = rules
         self._metric = metric
+        self.path = Path(folder) / RULES_FILE if folder is not None else None
+        self._reconciled = False
 
     def set_search_properties(self, metric: str | None, mode: str | None, **spec) -> bool:
+        """Ray calls this at every start of the run, a resume's included."""
+        if self.path is not None and self.path.is_file():
+            self.rules.load_state_dict(json.loads(self.path.read_text()))
         return True  # metric and direction come from the space, not from TuneConfig
+
+    def choose_trial_to_run(self, tune_controller):
+        if not self._reconciled:  # the first call, before any trial runs, sees every trial
+            self.reconcile({t.trial_id for t in tune_controller.get_trials()})  # Ray restored
+        return super().choose_trial_to_run(tune_controller)
+
+    def reconcile(self, known: set[str]) -> None:
+        """Forget the trials Ray does not know (a resume: they began after its snapshot)."""
+        self._reconciled = True
+        if self.rules.keep_only(known):
+            self.save()
 
     def on_trial_result(self, tune_controller, trial, result: dict) -> str:
         # `done` marks Ray's repeat of a finished trial's last result; `failed` is a trial
@@ -148,7 +185,12 @@ class MilestoneScheduler(FIFOScheduler):
         objective = _as_float(result.get(self._metric))
         health = str(result.get("health", "ok"))
         reason = self.rules.observe(trial.trial_id, int(result["step"]), objective, health)
+        self.save()
         return TrialScheduler.STOP if reason else TrialScheduler.CONTINUE
+
+    def save(self) -> None:
+        if self.path is not None:
+            write_atomic(self.path, json.dumps(self.rules.state_dict()))
 
     def reason(self, trial_id: str) -> str | None:
         """Why the trial was stopped; None if it was not."""
@@ -163,12 +205,3 @@ def _as_float(value: Any) -> float:
         return float(value)
     except (TypeError, ValueError):
         return math.nan
-
-
-def finite_or_none(value: Any) -> float | None:
-    """A reported metric as a float, or None when it is missing, not a number, NaN or inf."""
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) else None

@@ -7,7 +7,8 @@ pruned trial the best. Here Optuna hears:
 - COMPLETE with the final value only for trials that ran to the end,
 - PRUNED for trials the scheduler stopped (TPE still learns from their intermediate
   values, which Optuna ranks below every complete trial),
-- FAIL for trials that raised or never reported a finite value.
+- FAIL for trials that raised or never reported a finite value,
+as `pipelines.outcome.decide` says: the same answer the ledger and MLflow record.
 
 Intermediate values are reported with the GAN step, not Ray's report counter.
 """
@@ -20,7 +21,10 @@ from typing import Any
 from optuna.trial import TrialState
 from ray.tune.search.optuna import OptunaSearch
 
-from pipelines.sweep.pruning import MilestoneScheduler, finite_or_none
+from pipelines.outcome import FAILED, FINISHED, PRUNED, Outcome, decide, finite_or_none
+from pipelines.sweep.pruning import MilestoneScheduler
+
+OPTUNA_STATE = {FINISHED: TrialState.COMPLETE, PRUNED: TrialState.PRUNED, FAILED: TrialState.FAIL}
 
 
 class PruneAwareOptunaSearch(OptunaSearch):
@@ -44,20 +48,23 @@ class PruneAwareOptunaSearch(OptunaSearch):
         ot_trial = self._ot_trials.get(trial_id)
         if ot_trial is None or trial_id in self._completed_trials:
             return
-        state, value = self.outcome(trial_id, result, error)
-        self._ot_study.tell(ot_trial, value, state=state)
+        ended = self.outcome(trial_id, result, error)
+        value = finite_or_none((result or {}).get(self.metric))
+        final = value if ended.state == FINISHED else None  # only a finished trial has a value
+        self._ot_study.tell(ot_trial, final, state=OPTUNA_STATE[ended.state])
         self._completed_trials.add(trial_id)
 
-    def outcome(
-        self, trial_id: str, result: dict | None, error: bool
-    ) -> tuple[TrialState, float | None]:
+    def outcome(self, trial_id: str, result: dict | None, error: bool) -> Outcome:
+        """How the trial ended, from what Ray hands the searcher (its last result)."""
         result = result or {}
-        value = finite_or_none(result.get(self.metric))
-        if self._scheduler.reason(trial_id):
-            return TrialState.PRUNED, None
-        if error or result.get("state") == "failed" or value is None:
-            return TrialState.FAIL, None
-        return TrialState.COMPLETE, value
+        failed = result.get("state") == "failed"
+        message = str(result.get("error") or "failed") if failed else ""
+        return decide(
+            self._scheduler.reason(trial_id),
+            message or ("the trial raised in Ray" if error else ""),
+            reported="step" in result,
+            final_value=finite_or_none(result.get(self.metric)),
+        )
 
     def save(self, checkpoint_path: str) -> None:
         state = self.__dict__.copy()

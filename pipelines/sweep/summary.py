@@ -11,6 +11,7 @@ from typing import Any
 import optuna
 import pandas as pd
 
+from pipelines.outcome import rank_finished
 from pipelines.sweep.ledger import TrialRow
 from pipelines.sweep.sampling import distributions
 from search_spaces import Space
@@ -44,8 +45,10 @@ def trials_table(rows: list[TrialRow], space: Space) -> pd.DataFrame:
 
 
 def summarize(table: pd.DataFrame, space: Space) -> dict[str, Any]:
-    finished = table[table.state == "finished"].dropna(subset=["objective"])
-    finished = finished.sort_values("objective", ascending=space.direction == "min")
+    ranked = rank_finished(
+        table.index, table.state.get, table.objective.get, space.direction
+    )  # row labels, best first
+    finished = table.loc[ranked]
     pruned = table[table.state == "pruned"]
     budget_steps = space.budget.trials * space.budget.max_steps
     return {

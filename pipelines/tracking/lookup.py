@@ -10,7 +10,6 @@ nothing: the latest sweep in the store.
 from __future__ import annotations
 
 import json
-import math
 import re
 import time
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from mlflow.entities import Run, ViewType
 from mlflow.exceptions import MlflowException
 
 from gan_core.config import GanConfig, all_keys
+from pipelines.outcome import rank_finished
 from pipelines.tracking import store
 
 KIND_TAG = "gansweep.kind"
@@ -109,13 +109,9 @@ def trial_runs(c: MlflowClient, sweep: Sweep) -> list[Run]:
 def finished_ranked(runs: list[Run], metric: str, mode: str) -> list[Run]:
     """Trials that ran to their end (never pruned or failed) with a finite `metric`, best
     first. The value is the run's latest one, at its last step: the one retraining gives."""
-    done = [
-        r
-        for r in runs
-        if r.data.tags.get("state") == "finished" and _finite(r.data.metrics.get(metric))
-    ]
-    sign = 1.0 if mode == "min" else -1.0
-    return sorted(done, key=lambda r: sign * r.data.metrics[metric])
+    return rank_finished(
+        runs, lambda r: r.data.tags.get("state"), lambda r: r.data.metrics.get(metric), mode
+    )
 
 
 def last_step(c: MlflowClient, run_id: str, metric: str) -> int:
@@ -187,7 +183,3 @@ def _by_folder(c: MlflowClient, ref: str) -> Run | None:
 
 def _quote(text: str) -> str:
     return text.replace("'", "\\'")
-
-
-def _finite(value) -> bool:
-    return value is not None and math.isfinite(float(value))

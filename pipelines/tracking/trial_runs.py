@@ -37,11 +37,12 @@ from mlflow.entities import Metric
 from ray import tune
 from ray.tune.result import AUTO_RESULT_KEYS
 
+from gan_core.config import GanConfig
+from pipelines.outcome import MLFLOW_STATUS, RUNNING
 from pipelines.sweep.ledger import SweepLedger
 from pipelines.sweep.trial import GRID_KEY, SAMPLES_PREFIX, TrialPlan
 from pipelines.tracking import store
 
-STATUS = {"finished": "FINISHED", "pruned": "KILLED", "failed": "FAILED"}
 PENDING_FILE = "mlflow_pending.json"
 RETRY_EVERY_S = 2.0
 # a blip is ridden out by the queue, not by the client's own retries, which block the driver
@@ -68,7 +69,8 @@ class TrialRunLogger(tune.Callback):
         self.uri = uri
         self.run_ids: dict[str, str] = {}
         self.logged_step: dict[str, int] = {}  # the last step queued per trial
-        self.configs: dict[str, dict] = {}
+        self.configs: dict[str, dict] = {}  # the sampled keys of each trial
+        self._full: dict[str, GanConfig] = {}  # built from them once (not pickled: rebuilt)
         self.found_step: dict[str, int] = {}  # the last step MLflow held when a run was found
         self.pending: list[list] = []  # writes not yet in MLflow, in order (JSON-able)
         self.down_since: float | None = None
@@ -79,6 +81,7 @@ class TrialRunLogger(tune.Callback):
     def __getstate__(self) -> dict:  # Ray pickles callbacks into tuner.pkl; a client is no state
         state = self.__dict__.copy()
         state["_client"] = None
+        state["_full"] = {}
         return state
 
     @property
@@ -104,7 +107,7 @@ class TrialRunLogger(tune.Callback):
         if tid not in self.logged_step and self._reachable():
             self.pending.insert(0, ["run", tid])  # a resumed sweep: which steps MLflow has
             self.flush()
-        if step <= self.logged_step.get(tid, -1) or self.ledger.row(trial).state != "running":
+        if step <= self.logged_step.get(tid, -1) or self.ledger.row(trial).state != RUNNING:
             return  # replayed after a resume: MLflow has it already, or the trial had ended
         metrics = {k: float(v) for k, v in result.items() if _loggable(k, v)}
         self.pending.append(["metrics", tid, step, store.now_ms(), metrics])
@@ -249,22 +252,26 @@ class TrialRunLogger(tune.Callback):
             "sampled_keys": ",".join(sorted(config)),
         }
         run = self.client.create_run(self.experiment_id, run_name=tid, tags=tags)
-        cfg = self.plan.config_for(config)
-        store.log_params(self.client, run.info.run_id, cfg.flat())
+        store.log_params(self.client, run.info.run_id, self.config(tid).flat())
         return run.info.run_id
+
+    def config(self, tid: str) -> GanConfig:
+        """The trial's full config (the plan's base with its sampled keys), built once."""
+        if tid not in self._full:
+            self._full[tid] = self.plan.config_for(self.configs.get(tid, {}))
+        return self._full[tid]
 
     def finish(self, tid: str, tags: dict, state: str, history: list, title: str) -> None:
         run_id = self.run_id(tid)
         store.set_tags(self.client, run_id, tags)
-        cfg = self.plan.config_for(self.configs.get(tid, {}))
-        self.client.log_text(run_id, cfg.to_yaml(), "config.yaml")
+        self.client.log_text(run_id, self.config(tid).to_yaml(), "config.yaml")
         if history:
             from gan_core.plots import save_score_plot  # matplotlib only here
 
             with tempfile.TemporaryDirectory(prefix="gansweep-art-") as tmp:
                 plot = save_score_plot(history, Path(tmp) / "scores.png", title)
                 self.client.log_artifact(run_id, str(plot))
-        self.client.set_terminated(run_id, STATUS.get(state, "FAILED"))
+        self.client.set_terminated(run_id, MLFLOW_STATUS.get(state, "FAILED"))
 
 
 def relog(folder: Path) -> bool:
@@ -273,7 +280,7 @@ def relog(folder: Path) -> bool:
     state = json.loads(path.read_text())
     logger = TrialRunLogger.__new__(TrialRunLogger)
     logger.__dict__.update(state, _client=None, down_since=None, last_try=0.0, log_seconds=0.0)
-    logger.__dict__.update(plan=TrialPlan(**state["plan"]), ledger=None, found_step={})
+    logger.__dict__.update(plan=TrialPlan(**state["plan"]), ledger=None, found_step={}, _full={})
     logger.logged_step = {}
     if logger.flush():
         path.unlink()
