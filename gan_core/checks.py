@@ -119,12 +119,13 @@ def _dcgan_size_near(size: int) -> int:
 
 def range_problems(cfg: GanConfig, dataset: Dataset) -> list[str]:
     """Data beyond ±1 under a tanh output: G can never produce it, and D learns that first."""
-    if cfg.model.output_activation != "tanh":
+    x = numeric_part(dataset)
+    if cfg.model.output_activation != "tanh" or x.numel() == 0:
         return []
-    low, high = float(dataset.x.min()), float(dataset.x.max())
+    low, high = float(x.min()), float(x.max())
     if low >= -1 - TANH_TOLERANCE and high <= 1 + TANH_TOLERANCE:
         return []
-    share = 100 * float((dataset.x.abs() > 1).float().mean())
+    share = 100 * float((x.abs() > 1).float().mean())
     head = (
         f"data {dataset.name} spans [{low:.4g}, {high:.4g}] under data.scaling: "
         f"{cfg.data.scaling} (raw {dataset.raw_dtype} values in [{dataset.raw_min:.4g}, "
@@ -132,6 +133,13 @@ def range_problems(cfg: GanConfig, dataset: Dataset) -> list[str]:
         f"(-1, 1): the generator can't produce the {share:.1f}% of values beyond ±1"
     )
     return [head + _RANGE_ADVICE[dataset.family]]
+
+
+def numeric_part(dataset: Dataset):
+    """The columns tanh/linear acts on: all of x, or a mixed table's numeric columns (its
+    one-hot blocks go through a softmax head instead)."""
+    part = getattr(dataset, "table", None)
+    return dataset.x if part is None else dataset.x[:, : len(part.codec.numeric)]
 
 
 _RANGE_ADVICE = {
@@ -153,7 +161,8 @@ _RANGE_ADVICE = {
 
 
 def preflight_warnings(cfg: GanConfig, dataset: Dataset | None) -> list[str]:
-    warnings = []
+    # what data.missing did to a table's rows and values: said, never silent
+    warnings = list(getattr(dataset, "table", None) and dataset.table.notes or [])
     penalties = [
         name
         for name, on in (

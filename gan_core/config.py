@@ -65,7 +65,25 @@ class DataConfig:
     channels: int = opt(
         0, "force 1 (gray) or 3 (RGB) channels for images; 0 keeps native", low=0, high=3
     )
-    columns: list = opt([], "table columns to model; empty: every numeric column")
+    columns: list = opt([], "table columns to model; empty: every column")
+    categorical: list = opt(
+        [],
+        "table columns to model as categories (one-hot, decoded back to their values); empty: "
+        "text, boolean and whole-number columns with at most 10 values (docs/tables.md)",
+    )
+    missing: str = opt(
+        "error",
+        "missing table values: error (refuse, naming them), drop (leave out those rows), "
+        "category (a missing category is its own value; a missing number gets an indicator)",
+        choices=("error", "drop", "category"),
+    )
+    holdout: float = opt(
+        0.2,
+        "share of a table's rows held out (fixed seed), never trained on, for the SDMetrics "
+        "score and the copy check at the end of a run (points and images: unused)",
+        low=0.0,
+        high=0.9,
+    )
     n_points: int = opt(100_000, "size of the sampled data set for the 2-D mixtures", low=100)
     max_rows: int = opt(0, "use at most this many rows/images of a file (0 = all)", low=0)
 
@@ -101,6 +119,12 @@ class ModelConfig:
         "tanh",
         "G's output: tanh (data in [-1, 1]) or linear (any range)",
         choices=("tanh", "linear"),
+    )
+    categorical_head: str = opt(
+        "gumbel",
+        "tables: G's output for each categorical column: gumbel (Gumbel-softmax, tau 0.2, "
+        "as CTGAN) or softmax",
+        choices=("gumbel", "softmax"),
     )
     kernel_size: int = opt(
         4, "dcgan kernel size; must be divisible by the stride (2) to avoid checkerboards", low=2

@@ -23,6 +23,7 @@ from gan_core.config import GanConfig
 from gan_core.data import Dataset, load_dataset
 from gan_core.metrics import build_evaluator
 from gan_core.models import build_models, sample_latent
+from gan_core.models.table_head import table_head
 from gan_core.monitor import HealthMonitor, ScoreWindow
 from gan_core.step import GanModules, grad_norm, train_step
 
@@ -68,7 +69,8 @@ class Trainer:
 
     def _build_modules(self) -> GanModules:
         cfg = self.cfg
-        G, D = build_models(cfg.model, tuple(self.dataset.sample_shape))
+        head = table_head(cfg.model, self.dataset)  # None unless the table has categories
+        G, D = build_models(cfg.model, tuple(self.dataset.sample_shape), head)
         G, D = G.to(self.device), D.to(self.device)
         o = cfg.optim
         opt_g = torch.optim.Adam(G.parameters(), lr=o.lr_g, betas=(o.beta1_g, o.beta2_g))
@@ -145,7 +147,7 @@ class Trainer:
             self.step += 1
             if not at_eval:
                 continue
-            record = self._eval_record(window_start)
+            record = self._eval_record(window_start, final=self.step == until)
             stop = on_eval(record) if on_eval is not None else False
             if stop or record["health"] == "diverged":
                 break
@@ -153,13 +155,13 @@ class Trainer:
             window_start = time.perf_counter()
         return record
 
-    def _eval_record(self, window_start: float) -> dict:
+    def _eval_record(self, window_start: float, final: bool = False) -> dict:
         steps_in_window = self.window.count
         scores = self.window.flush()  # the one host sync of the window
         norms = {"grad_norm/d": grad_norm(self.modules.D), "grad_norm/g": grad_norm(self.modules.G)}
         train_s = time.perf_counter() - window_start
         record = {"step": self.step, **scores, **{k: float(v) for k, v in norms.items()}}
-        record.update(self.evaluate())
+        record.update(self.evaluate(final))
         eval_s = time.perf_counter() - window_start - train_s
         record["perf/steps_per_s"] = steps_in_window / max(train_s, 1e-9)
         record["perf/eval_share"] = eval_s / max(train_s + eval_s, 1e-9)
@@ -172,11 +174,16 @@ class Trainer:
         self.modules.D.train(training)
 
     # --- evaluation and sampling --------------------------------------------
-    def evaluate(self) -> dict:
-        """Quality metrics on train.eval_samples fakes from a fixed z (same z every time)."""
+    def evaluate(self, final: bool = False) -> dict:
+        """Quality metrics on train.eval_samples fakes from a fixed z (same z every time).
+
+        `final` (the last eval point of a fit) adds the evaluator's costly end-of-run
+        metrics: for tables, SDMetrics' report on the held-out rows (docs/tables.md)."""
         fake = self.sample(self.cfg.train.eval_samples, seed=self.cfg.train.seed + 2)
         metrics = self.evaluator(fake)
         metrics["objective"] = metrics[self.evaluator.objective]
+        if final:
+            metrics.update(self.evaluator.final(fake))
         return metrics
 
     @torch.no_grad()

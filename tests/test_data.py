@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -93,7 +94,7 @@ def test_cached_builtins_hand_out_fresh_tensors():
 def test_breast_cancer_is_a_minmax_scaled_table_with_feature_names():
     from sklearn.datasets import load_breast_cancer
 
-    ds = load("breast_cancer")
+    ds = load("breast_cancer", holdout=0.0)
     assert ds.family == "table" and ds.x.shape == (569, 30)
     assert ds.columns[:2] == ["mean radius", "mean texture"] and len(ds.columns) == 30
     assert torch.allclose(ds.x.min(dim=0).values, -torch.ones(30))
@@ -114,7 +115,7 @@ def test_scaling_none_keeps_raw_pixel_values():
 
 
 def test_columns_select_builtin_table_columns():
-    ds = load("breast_cancer", columns=["mean area", "mean radius"])
+    ds = load("breast_cancer", columns=["mean area", "mean radius"], holdout=0.0)
     assert ds.columns == ["mean area", "mean radius"] and ds.x.shape == (569, 2)
 
 
@@ -139,7 +140,7 @@ def test_channels_and_image_size_convert_digits():
 def test_npy_table_round_trips(tmp_path):
     values = np.random.default_rng(0).normal(5, 3, size=(300, 4))
     np.save(tmp_path / "t.npy", values)
-    ds = load(tmp_path / "t.npy")
+    ds = load(tmp_path / "t.npy", holdout=0.0)
     assert (
         ds.family == "table" and ds.x.shape == (300, 4) and ds.columns == ["x0", "x1", "x2", "x3"]
     )
@@ -150,13 +151,15 @@ def test_npy_table_round_trips(tmp_path):
 def test_npz_uses_x_and_its_labels(tmp_path):
     x = np.random.default_rng(0).random((50, 3))
     np.savez(tmp_path / "d.npz", other=np.zeros(3), x=x, y=np.arange(50) % 5)
-    ds = load(tmp_path / "d.npz")
+    ds = load(tmp_path / "d.npz", holdout=0.0)
     assert ds.x.shape == (50, 3) and ds.labels.tolist() == (np.arange(50) % 5).tolist()
+    held = load(tmp_path / "d.npz")  # the labels of the training rows only
+    assert held.labels.tolist() == [int(v) % 5 for v in held.table.train_rows]
 
 
 def test_npz_with_one_array_of_any_name(tmp_path):
     np.savez(tmp_path / "d.npz", data=np.ones((10, 2)))
-    assert load(tmp_path / "d.npz").x.shape == (10, 2)
+    assert load(tmp_path / "d.npz", holdout=0.0).x.shape == (10, 2)
 
 
 def test_npz_with_several_arrays_and_no_x_is_refused(tmp_path):
@@ -316,7 +319,7 @@ def _frame():
 def test_csv_round_trips_with_column_names(tmp_path):
     frame = _frame()
     frame.to_csv(tmp_path / "t.csv", index=False)
-    ds = load(tmp_path / "t.csv")
+    ds = load(tmp_path / "t.csv", holdout=0.0)
     assert ds.columns == ["energy", "eta", "hits"] and ds.x.shape == (40, 3)
     assert np.allclose(ds.scaler.inverse_transform(ds.x), frame.to_numpy(), atol=1e-4)
 
@@ -324,17 +327,19 @@ def test_csv_round_trips_with_column_names(tmp_path):
 def test_parquet_round_trips_and_columns_select(tmp_path):
     frame = _frame()
     frame.to_parquet(tmp_path / "t.parquet")
-    ds = load(tmp_path / "t.parquet", columns=["eta", "energy"])
+    ds = load(tmp_path / "t.parquet", columns=["eta", "energy"], holdout=0.0)
     assert ds.columns == ["eta", "energy"]
     assert np.allclose(ds.scaler.inverse_transform(ds.x), frame[["eta", "energy"]], atol=1e-4)
 
 
-def test_non_numeric_columns_are_named_unless_left_out(tmp_path):
+def test_an_identifier_text_column_is_named_unless_left_out(tmp_path):
     frame = _frame().assign(particle=["mu", "e"] * 20)
+    frame = pd.concat([frame] * 2, ignore_index=True).assign(event=[f"ev{i}" for i in range(80)])
     frame.to_csv(tmp_path / "t.csv", index=False)
-    with pytest.raises(DataError, match=r"t\.csv.*\['particle'\].*data\.columns"):
+    with pytest.raises(DataError, match=r"t\.csv.*'event' has 80 distinct text.*data\.columns"):
         load(tmp_path / "t.csv")
-    assert load(tmp_path / "t.csv", columns=["energy", "hits"]).x.shape == (40, 2)
+    ds = load(tmp_path / "t.csv", columns=["energy", "particle"], holdout=0.0)
+    assert ds.columns == ["energy", "particle=e", "particle=mu"] and ds.x.shape == (80, 3)
 
 
 def test_unknown_column_suggests_the_close_one(tmp_path):
@@ -348,10 +353,15 @@ def test_nan_in_a_table_names_count_and_columns(tmp_path):
     frame.loc[[3, 7], "eta"] = np.nan
     frame.loc[5, "energy"] = np.inf
     frame.to_csv(tmp_path / "t.csv", index=False)
-    with pytest.raises(
-        DataError, match=r"t\.csv: 3 NaN/inf values in columns energy \(1\), eta \(2\)"
-    ):
+    with pytest.raises(DataError, match=r"t\.csv: 1 inf values in columns energy \(1\)"):
         load(tmp_path / "t.csv")
+    frame.loc[5, "energy"] = np.nan
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    with pytest.raises(
+        DataError, match=r"t\.csv: 3 NaN/missing values in columns energy \(1\), eta \(2\)"
+    ) as err:
+        load(tmp_path / "t.csv")
+    assert "data.missing: drop" in str(err.value) and "data.missing: category" in str(err.value)
 
 
 def test_inf_in_images_names_the_images(tmp_path):
@@ -364,7 +374,7 @@ def test_inf_in_images_names_the_images(tmp_path):
 
 def test_csv_max_rows(tmp_path):
     _frame().to_csv(tmp_path / "t.csv", index=False)
-    assert len(load(tmp_path / "t.csv", max_rows=10)) == 10
+    assert len(load(tmp_path / "t.csv", max_rows=10, holdout=0.0)) == 10
 
 
 def test_header_only_csv_is_empty(tmp_path):

@@ -36,6 +36,7 @@ class Dataset:
     raw_min: float = math.nan
     raw_max: float = math.nan
     raw_dtype: str = ""
+    table: object | None = None  # tables: gan_core.data.tables.TablePart (codec, held-out rows)
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:

@@ -115,7 +115,9 @@ def array_to_raw(array: np.ndarray, labels: np.ndarray | None, where: str) -> Ra
 # --- tables ------------------------------------------------------------------------------
 
 
-def read_table_file(path: Path, columns: list[str]) -> RawData:
+def read_table_file(path: Path) -> RawData:
+    """A .csv/.parquet table as a DataFrame: its columns are typed and encoded later
+    (gan_core/data/tables.py), so text and missing values reach their policies."""
     import pandas as pd
 
     try:
@@ -126,32 +128,8 @@ def read_table_file(path: Path, columns: list[str]) -> RawData:
     # pandas and pyarrow raise many types (ParserError, UnicodeDecodeError, ArrowInvalid, ...)
     except Exception as err:
         raise DataError(f"data.source {path}: can't read it as a table: {err}") from err
-    return frame_to_raw(frame, columns, f"data.source {path}")
-
-
-def frame_to_raw(frame, columns: list[str], where: str) -> RawData:
-    """The numeric table of a DataFrame, restricted to `columns` when given."""
-    import pandas as pd
-
-    names = [str(c) for c in frame.columns]
-    frame = frame.set_axis(names, axis=1)
-    if columns:
-        require_columns(columns, names, where)
-        frame = frame[list(columns)]
-    if len(frame) == 0:  # checked first: an empty column has no numeric dtype to show
-        raise DataError(f"{where}: holds no rows; it needs at least one sample")
-    numeric = pd.api.types.is_numeric_dtype  # bools count as numbers (0/1)
-    bad = [c for c in frame.columns if not numeric(frame[c]) or frame[c].dtype.kind == "c"]
-    if bad:
-        keep = [c for c in frame.columns if c not in bad]
-        raise DataError(
-            f"{where}: columns {bad} are not numeric; leave them out with data.columns "
-            f"(e.g. data.columns: {keep}) or encode them as numbers first"
-        )
-    values = frame.to_numpy()
-    if values.dtype == object:  # nullable extension dtypes (Int64, Float64) with missing values
-        values = frame.to_numpy(dtype=np.float64, na_value=np.nan)
-    return RawData("table", values, None, list(frame.columns))
+    frame = frame.set_axis([str(c) for c in frame.columns], axis=1)
+    return RawData("table", None, None, list(frame.columns), frame=frame)
 
 
 def require_columns(wanted: list[str], have: list[str], where: str) -> None:

@@ -18,6 +18,7 @@ from gan_core.data.dataset import DataError, Dataset
 from gan_core.data.images import convert_channels, resize
 from gan_core.data.raw import RawData
 from gan_core.data.scaling import AffineScaler, fit_column_scaler, fit_image_scaler
+from gan_core.data.tables import split_table
 
 BUILTIN_NAMES = tuple(builtin.BUILTIN_FAMILIES)
 _SUBSET_SEED = 0  # max_rows keeps the same rows for every training seed, so trials compare
@@ -35,7 +36,7 @@ def load_dataset(cfg: DataConfig, seed: int = 0) -> Dataset:
     where = f"data.source {cfg.source}"
     _check_options_fit(cfg, raw.family, where)
     if raw.family == "table":
-        raw = _select_columns(raw, cfg.columns, where)
+        return _load_table(raw.table_frame(), raw.labels, cfg, where)
     raw = _keep_rows(raw, cfg.max_rows)  # a no-op for a folder: it read only max_rows files
     _check_not_empty(raw, where)
     _check_finite(raw, where)
@@ -56,7 +57,7 @@ def _read(cfg: DataConfig, seed: int) -> RawData:
         return files.read_image_folder(path, images, cfg.image_size, cfg.channels)
     if files.file_kind(path) == "array":
         return files.read_array_file(path)
-    return files.read_table_file(path, cfg.columns)
+    return files.read_table_file(path)
 
 
 def _missing_source_message(source: str, path: Path) -> str:
@@ -84,12 +85,29 @@ def _check_options_fit(cfg: DataConfig, family: str, where: str) -> None:
             )
 
 
-def _select_columns(raw: RawData, columns: list[str], where: str) -> RawData:
-    if not columns:
-        return raw
-    files.require_columns(columns, raw.columns, where)
-    index = [raw.columns.index(c) for c in columns]
-    return RawData("table", raw.values[:, index], raw.labels, list(columns))
+def _load_table(frame, labels: np.ndarray | None, cfg: DataConfig, where: str) -> Dataset:
+    """Columns -> max_rows -> missing policy and categories -> held-out rows -> encoding."""
+    if cfg.columns:
+        files.require_columns(cfg.columns, list(frame.columns), where)
+        frame = frame[list(cfg.columns)]
+    rows = _subset(len(frame), cfg.max_rows)
+    frame = frame if rows is None else frame.iloc[rows]  # keeps the positions: labels follow
+    if len(frame) == 0 or frame.shape[1] == 0:
+        raise DataError(f"{where}: holds no rows; it needs at least one sample")
+    part = split_table(frame, cfg, where)
+    codec = part.codec
+    x = _tensor(codec.encode(part.train))
+    scaler = None if codec.mixed else codec.scaler  # a mixed row has no affine way back
+    numbers = part.train[codec.numeric].to_numpy(dtype=np.float64, na_value=np.nan)
+    stats = {"raw_min": float(np.nanmin(numbers, initial=np.inf)) if numbers.size else 0.0}
+    stats["raw_max"] = float(np.nanmax(numbers, initial=-np.inf)) if numbers.size else 1.0
+    stats["raw_dtype"] = str(numbers.dtype)
+    if labels is not None:
+        labels = torch.tensor(labels[part.train_rows], dtype=torch.int64)
+    return Dataset(
+        cfg.source, "table", x, labels, columns=codec.encoded_columns, scaler=scaler,
+        table=part, **stats,
+    )
 
 
 def _subset(n: int, max_rows: int) -> np.ndarray | None:

@@ -81,3 +81,7 @@ class Evaluator:
 
     def _evaluate(self, fake: torch.Tensor) -> dict[str, float]:
         raise NotImplementedError
+
+    def final(self, fake: torch.Tensor) -> dict[str, float]:
+        """Metrics too costly for every eval point, for the end of a run (none by default)."""
+        return {}

@@ -7,6 +7,11 @@ shapes" (mean of 1 - KS) and "column pair trends" (mean over column pairs of
 1 - |r_real - r_fake| / 2). The default objective is `quality_gap` = 1 - quality
 (lower is better): it sees the marginals and the dependencies between columns,
 where the mean KS alone would pass a generator that shuffles columns apart.
+
+A mixed table's categorical blocks are compared as one-hot columns: each soft block of
+G's output is first replaced by the one-hot of a category drawn from it (the codec's
+`harden`). At the end of a run, `final` adds SDMetrics' own QualityReport and a copy
+check on the held-out rows, in original units (metrics/table_report.py, docs/tables.md).
 """
 
 from __future__ import annotations
@@ -84,8 +89,16 @@ class TableEvaluator(Evaluator):
         self.real_corr = correlation_matrix(self.real)
         self.pairs = np.triu_indices(self.real.shape[1], k=1)
         self.real_knn = knn_reference(self.reference)
+        self.table = getattr(dataset, "table", None)  # TablePart: codec and held-out rows
+
+    def _hard(self, fake: torch.Tensor) -> torch.Tensor:
+        """Fakes with each categorical block one-hot, as the real rows are."""
+        if self.table is None or not self.table.codec.spans:
+            return fake
+        return torch.from_numpy(self.table.codec.harden(fake.double().numpy())).float()
 
     def _evaluate(self, fake: torch.Tensor) -> dict[str, float]:
+        fake = self._hard(fake)
         x = fake.double().numpy()
         ks, w1 = column_distances(self.real, x)
         corr_diff = np.abs(correlation_matrix(x) - self.real_corr)[self.pairs]
@@ -111,9 +124,19 @@ class TableEvaluator(Evaluator):
             "diversity_ratio": knn["mean_pairwise"] / self.real_knn.mean_pairwise,
         }
 
+    @torch.no_grad()
+    def final(self, fake: torch.Tensor) -> dict[str, float]:
+        """SDMetrics' quality and the copy check of the decoded fakes on the held-out rows."""
+        fake = self._check(fake)
+        if self.table is None or not bool(torch.isfinite(fake).all()):
+            return {}
+        from gan_core.metrics.table_report import held_out_report
+
+        return held_out_report(self.table, self.table.codec.decode(fake.double().numpy()))
+
     def column_report(self, fake: torch.Tensor) -> list[dict]:
         """Per column: KS, W1 in model scale and, with a scaler, W1 in the original units."""
-        x = self._check(fake).double().numpy()
+        x = self._hard(self._check(fake)).double().numpy()
         ks, w1 = column_distances(self.real, x)
         rows = [
             {"column": c, "ks": float(k), "w1": float(w)}

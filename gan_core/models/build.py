@@ -29,11 +29,19 @@ def resolve_arch(cfg: ModelConfig, sample_shape: tuple[int, ...]) -> str:
     return cfg.arch
 
 
-def build_models(cfg: ModelConfig, sample_shape: tuple[int, ...]) -> tuple[nn.Module, nn.Module]:
-    """(G, D): G(z) -> samples of `sample_shape`, D(x) -> logits (N,), D.features(x) -> (N, F)."""
+def build_models(
+    cfg: ModelConfig, sample_shape: tuple[int, ...], head: nn.Module | None = None
+) -> tuple[nn.Module, nn.Module]:
+    """(G, D): G(z) -> samples of `sample_shape`, D(x) -> logits (N,), D.features(x) -> (N, F).
+
+    `head` replaces G's output activation (the mlp only: a mixed table's TableHead)."""
     sample_shape = tuple(int(s) for s in sample_shape)
-    generator_cls, discriminator_cls = ARCHITECTURES[resolve_arch(cfg, sample_shape)]
-    return generator_cls(cfg, sample_shape), discriminator_cls(cfg, sample_shape)
+    arch = resolve_arch(cfg, sample_shape)
+    generator_cls, discriminator_cls = ARCHITECTURES[arch]
+    if head is not None and arch != "mlp":
+        raise ConfigError(f"a table with categorical columns needs model.arch: mlp, not {arch}")
+    G = generator_cls(cfg, sample_shape, head) if head is not None else generator_cls(cfg, sample_shape)
+    return G, discriminator_cls(cfg, sample_shape)
 
 
 def sample_latent(

@@ -20,7 +20,9 @@ from gan_core.models.layers import (
 class MlpGenerator(nn.Module):
     """z -> g_depth x [Linear(ngf), BN, ReLU, Dropout] -> Linear -> tanh/identity -> sample_shape."""
 
-    def __init__(self, cfg: ModelConfig, sample_shape: tuple[int, ...]) -> None:
+    def __init__(
+        self, cfg: ModelConfig, sample_shape: tuple[int, ...], head: nn.Module | None = None
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         width = cfg.latent_dim
@@ -29,7 +31,8 @@ class MlpGenerator(nn.Module):
             layers += [nn.BatchNorm1d(cfg.ngf)] if cfg.g_batchnorm else []
             layers += [nn.ReLU(), *dropout(cfg.g_dropout)]
             width = cfg.ngf
-        layers += [nn.Linear(width, math.prod(sample_shape)), output_activation(cfg)]
+        # a mixed table's head (models/table_head.py) replaces the one activation
+        layers += [nn.Linear(width, math.prod(sample_shape)), head or output_activation(cfg)]
         if len(sample_shape) > 1:  # an MLP tried on images: give the rows their shape back
             layers.append(nn.Unflatten(1, tuple(sample_shape)))
         self.latent_dim = cfg.latent_dim
