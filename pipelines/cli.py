@@ -44,6 +44,14 @@ def cmd_train(args) -> int:
         f"done: step {record['step']}  objective {record['objective']:.4g}  "
         f"G score {record['score/g']:.2f}  D score {record['score/d']:.2f}  health {record['health']}"
     )
+    if "sdmetrics/quality" in record:
+        print(
+            f"held-out rows: SDMetrics quality {record['sdmetrics/quality']:.3f} (column shapes "
+            f"{record['sdmetrics/column_shapes']:.3f}, pair trends "
+            f"{record['sdmetrics/column_pair_trends']:.3f}); closer to a training row than "
+            f"a held-out row is: {record['privacy/closer_to_train']:.0%} of samples "
+            f"(~50% = no copying), exact copies {record['privacy/exact_copies']:.0%}"
+        )
     print(f"wrote {out}/ (config.yaml, checkpoint.pt, samples.png, scores.png, metrics.jsonl)")
     if not args.no_tracking:
         print(f"MLflow run {run.run_id} (experiment {args.experiment}); draw from it:")

@@ -3,7 +3,8 @@
 
 The file type picks the output: .png a picture (an image grid, a scatter of points, or
 histograms of a table's columns), .csv/.parquet a table in the data's original units
-(points and tables: the logged scaler's inverse), .npy the raw array in original units.
+(points: the logged scaler's inverse; tables: the logged codec's decoding in gan_core, with
+the original columns, categories and units), .npy the raw array in original units.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ def sample_run(run: str, n: int, out: str | Path, seed: int = 0) -> Path:
     G, meta = load_generator(model_uri(run))
     if out.suffix in TABLE_SUFFIXES and meta.family == "image":
         raise ValueError(f"--out {out}: images go to .png or .npy, not a table")
+    codec = meta.to_table_codec()
+    if out.suffix == ".npy" and codec is not None and codec.mixed:
+        raise ValueError(f"--out {out}: a table with categories goes to .csv or .parquet")
     fake = draw(G, meta, n, seed)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".png":
@@ -37,7 +41,7 @@ def sample_run(run: str, n: int, out: str | Path, seed: int = 0) -> Path:
     elif out.suffix == ".npy":
         np.save(out, original_units(fake, meta))
     else:
-        write_table(original_units(fake, meta), meta, out)
+        write_table(table_frame(fake, meta, seed), out)
     return out
 
 
@@ -88,12 +92,20 @@ def original_units(fake: torch.Tensor, meta: GeneratorMeta) -> np.ndarray:
     return scaler.inverse_transform(values) if scaler is not None else values
 
 
-def write_table(values: np.ndarray, meta: GeneratorMeta, out: Path) -> None:
+def table_frame(fake: torch.Tensor, meta: GeneratorMeta, seed: int = 0):
+    """Samples as a DataFrame in original units: a table's codec decodes them (categories
+    drawn from G's softmax blocks); points and older logged tables take the scaler's inverse."""
     import pandas as pd
 
-    flat = values.reshape(len(values), -1)
+    codec = meta.to_table_codec()
+    if codec is not None:
+        return codec.decode(fake.numpy(), seed)
+    flat = original_units(fake, meta).reshape(len(fake), -1)
     names = meta.columns or [f"x{i}" for i in range(flat.shape[1])]
-    frame = pd.DataFrame(flat, columns=names)
+    return pd.DataFrame(flat, columns=names)
+
+
+def write_table(frame, out: Path) -> None:
     if out.suffix == ".csv":
         frame.to_csv(out, index=False)
     else:
@@ -110,8 +122,8 @@ def save_picture(fake: torch.Tensor, meta: GeneratorMeta, out: Path) -> None:
         img = Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid)
         img.resize((img.width * 4, img.height * 4), Image.NEAREST).save(out)
         return
-    values = original_units(fake, meta)
-    names = meta.columns or [f"x{i}" for i in range(values.shape[1])]
+    frame = table_frame(fake, meta)
+    values = frame.to_numpy()
     plt = _pyplot()
     if meta.family == "points":
         fig, ax = plt.subplots(figsize=(5, 5))
@@ -119,11 +131,17 @@ def save_picture(fake: torch.Tensor, meta: GeneratorMeta, out: Path) -> None:
         ax.set_aspect("equal")
         ax.set_title(f"{len(values)} samples of {meta.data_source}")
     else:
-        k = min(6, values.shape[1])
+        k = min(6, frame.shape[1])
         fig, axes = plt.subplots(1, k, figsize=(3 * k, 2.6), squeeze=False)
-        for i, ax in enumerate(axes[0]):
-            ax.hist(values[:, i], bins=30, color="tab:red")
-            ax.set_title(str(names[i])[:20], fontsize=8)
+        codec = meta.to_table_codec()
+        for name, ax in zip(frame.columns, axes[0], strict=False):
+            if codec is not None and name in codec.levels:  # a category: its counts
+                counts = frame[name].astype(str).value_counts().sort_index()
+                ax.bar(counts.index, counts.to_numpy(), color="tab:red")
+                ax.tick_params(axis="x", labelrotation=45, labelsize=6)
+            else:
+                ax.hist(frame[name].dropna(), bins=30, color="tab:red")
+            ax.set_title(str(name)[:20], fontsize=8)
         fig.suptitle(f"{len(values)} samples of {meta.data_source}, original units")
     fig.tight_layout()
     fig.savefig(out, dpi=100)

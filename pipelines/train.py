@@ -118,6 +118,8 @@ def train_production(
 
     def handle(record: dict) -> None:
         nonlocal last_ckpt
+        if record["step"] == cfg.train.steps:  # the end: SDMetrics on held-out table rows
+            record.update(trainer.held_out_report())
         bar.update(record["step"] - bar.n)
         bar.set_postfix(
             G=f"{record['score/g']:.2f}",

@@ -177,7 +177,7 @@ def test_held_out_rows_are_never_trained_on(tmp_path):
     assert len(part.holdout) == 60 and len(trainer.real) == 240
     seen = set(part.train["bill_mm"]) | set(part.codec.decode(trainer.real.numpy())["bill_mm"])
     assert seen.isdisjoint(set(part.holdout["bill_mm"]))
-    again = Trainer(cfg.with_overrides({"train.seed": 5})).dataset.table
+    again = load_dataset(cfg.data, seed=5).table
     assert again.holdout["bill_mm"].tolist() == part.holdout["bill_mm"].tolist()  # fixed split
 
 
@@ -216,3 +216,53 @@ def test_a_mixed_table_trains_and_samples_back_its_categories(tmp_path):
     # 200 steps learn the marginals roughly: every species appears, none takes over
     shares = samples["species"].value_counts(normalize=True)
     assert len(shares) == 3 and shares.max() < 0.9
+
+
+# --- SDMetrics on held-out rows ------------------------------------------------------
+
+
+SDTYPES = {
+    "species": "categorical",
+    "body_mass_g": "numerical",
+    "male": "categorical",
+    "year": "categorical",
+    "bill_mm": "numerical",
+}
+
+
+def test_sdmetrics_quality_of_real_against_real_is_near_its_ceiling_and_falls():
+    from gan_core.metrics.table_report import quality
+
+    frame = penguin_like(1000)
+    real, other = frame.iloc[:500].reset_index(drop=True), frame.iloc[500:].reset_index(drop=True)
+    same = quality(real, other, SDTYPES)
+    assert same["sdmetrics/quality"] > 0.93  # two halves of one table: sampling noise only
+    rng = np.random.default_rng(0)
+    shuffled = other.apply(lambda col: col.sample(frac=1, random_state=rng).to_numpy())
+    broken = quality(real, shuffled, SDTYPES)  # marginals kept, every pair torn apart
+    assert broken["sdmetrics/column_shapes"] == pytest.approx(same["sdmetrics/column_shapes"])
+    assert broken["sdmetrics/column_pair_trends"] < same["sdmetrics/column_pair_trends"] - 0.1
+    shifted = other.assign(body_mass_g=other["body_mass_g"] + 600, bill_mm=other["bill_mm"] + 4)
+    moved = quality(real, shifted, SDTYPES)
+    assert moved["sdmetrics/column_shapes"] < same["sdmetrics/column_shapes"] - 0.15
+
+
+def test_copy_check_tells_copies_from_fresh_rows():
+    from gan_core.metrics.table_report import copy_check
+
+    frame = penguin_like(500)
+    train, holdout = frame.iloc[:400], frame.iloc[400:].reset_index(drop=True)
+    copies = copy_check(train, holdout, train.sample(100, random_state=0), SDTYPES)
+    assert copies["privacy/closer_to_train"] == 1.0 and copies["privacy/exact_copies"] == 1.0
+    fresh = copy_check(train, holdout, penguin_like(300, seed=7), SDTYPES)
+    assert 0.3 < fresh["privacy/closer_to_train"] < 0.7 and fresh["privacy/exact_copies"] == 0
+
+
+def test_a_trained_table_reports_sdmetrics_on_its_held_out_rows(tmp_path):
+    trainer = Trainer(tiny_table_config(write(penguin_like(), tmp_path)))
+    trainer.fit()
+    report = trainer.held_out_report()
+    assert 0 < report["sdmetrics/quality"] <= 1 and 0 <= report["privacy/closer_to_train"] <= 1
+    assert {"sdmetrics/column_shapes", "sdmetrics/column_pair_trends"} <= set(report)
+    no_holdout = Trainer(tiny_table_config(write(penguin_like(), tmp_path), **{"data.holdout": 0}))
+    assert no_holdout.held_out_report() == {}

@@ -105,8 +105,14 @@ def _load_table(frame, labels: np.ndarray | None, cfg: DataConfig, where: str) -
     if labels is not None:
         labels = torch.tensor(labels[part.train_rows], dtype=torch.int64)
     return Dataset(
-        cfg.source, "table", x, labels, columns=codec.encoded_columns, scaler=scaler,
-        table=part, **stats,
+        cfg.source,
+        "table",
+        x,
+        labels,
+        columns=codec.encoded_columns,
+        scaler=scaler,
+        table=part,
+        **stats,
     )
 
 

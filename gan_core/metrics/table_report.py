@@ -12,12 +12,16 @@ import time
 
 import numpy as np
 
+TABLE = "table"  # the one table's name in SDMetrics' multi-table metadata
+
 REPORT_KEYS = (
     "sdmetrics/quality",
     "sdmetrics/column_shapes",
     "sdmetrics/column_pair_trends",
     "privacy/closer_to_train",
-    "privacy/dcr_overfitting",
+    "privacy/exact_copies",
+    "privacy/median_dcr",
+    "privacy/median_dcr_holdout",
     "perf/sdmetrics_s",
 )
 
@@ -28,10 +32,11 @@ def metadata(sdtypes: dict[str, str]) -> dict:
 
 def quality(real, synthetic, sdtypes: dict[str, str]) -> dict[str, float]:
     """SDMetrics QualityReport: overall score and its Column Shapes / Column Pair Trends."""
-    from sdmetrics.reports.single_table import QualityReport
+    from sdmetrics.reports import QualityReport
 
-    report = QualityReport()
-    report.generate(real, synthetic, metadata(sdtypes), verbose=False)
+    report = QualityReport()  # sdmetrics.reports' (its single-table one is deprecated)
+    tables = {"tables": {TABLE: metadata(sdtypes)}}
+    report.generate({TABLE: real}, {TABLE: synthetic}, tables, verbose=False)
     parts = report.get_properties().set_index("Property")["Score"]
     return {
         "sdmetrics/quality": float(report.get_score()),
@@ -42,21 +47,25 @@ def quality(real, synthetic, sdtypes: dict[str, str]) -> dict[str, float]:
 
 
 def copy_check(train, holdout, synthetic, sdtypes: dict[str, str]) -> dict[str, float]:
-    """SDMetrics' DCROverfittingProtection: the share of synthetic rows whose closest real
-    row is a training row rather than a held-out one (0.5-ish for a generator that does not
-    copy, with equal-sized sets; 1.0 for one that replays its training rows), and the
-    metric's score (1 = no sign of copying)."""
-    from sdmetrics.single_table import DCROverfittingProtection
+    """Does G copy training rows? Each synthetic row's distance to its closest training row
+    (SDMetrics' DCR: per column |difference| / range, or 0/1 for categories, averaged) is
+    set against the same distance of the held-out rows, which are fresh draws of the data:
+    `privacy/closer_to_train` is the share of synthetic rows nearer the training rows than
+    the median held-out row is (0.5: like fresh data; 1.0: copies), `privacy/exact_copies`
+    the share at distance 0. Both sets are measured against the same training rows, so the
+    check is fair at any data.holdout (SDMetrics' own DCROverfittingProtection compares
+    against a training and a held-out set and needs them of equal size)."""
+    from sdmetrics.single_table.privacy.dcr_utils import calculate_dcr
 
-    out = DCROverfittingProtection.compute_breakdown(
-        real_training_data=train,
-        synthetic_data=synthetic,
-        real_validation_data=holdout,
-        metadata=metadata(sdtypes),
-    )
+    meta = metadata(sdtypes)
+    synthetic_dcr = calculate_dcr(dataset=synthetic, reference_dataset=train, metadata=meta)
+    holdout_dcr = calculate_dcr(dataset=holdout, reference_dataset=train, metadata=meta)
+    baseline = float(np.median(holdout_dcr))
     return {
-        "privacy/closer_to_train": float(out["synthetic_data_percentages"]["closer_to_training"]),
-        "privacy/dcr_overfitting": float(out["score"]),
+        "privacy/closer_to_train": float(np.mean(synthetic_dcr.to_numpy() < baseline)),
+        "privacy/exact_copies": float(np.mean(synthetic_dcr.to_numpy() == 0.0)),
+        "privacy/median_dcr": float(np.median(synthetic_dcr)),
+        "privacy/median_dcr_holdout": baseline,
     }
 
 

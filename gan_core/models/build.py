@@ -40,7 +40,11 @@ def build_models(
     generator_cls, discriminator_cls = ARCHITECTURES[arch]
     if head is not None and arch != "mlp":
         raise ConfigError(f"a table with categorical columns needs model.arch: mlp, not {arch}")
-    G = generator_cls(cfg, sample_shape, head) if head is not None else generator_cls(cfg, sample_shape)
+    G = (
+        generator_cls(cfg, sample_shape, head)
+        if head is not None
+        else generator_cls(cfg, sample_shape)
+    )
     return G, discriminator_cls(cfg, sample_shape)
 
 

@@ -41,6 +41,12 @@ class GeneratorMeta:
     data_source: str
     step: int
     ema: bool
+    table: dict[str, Any] | None = None  # a table's TableCodec.to_dict(): decodes categories
+
+    def to_table_codec(self):
+        from gan_core.data.tables import TableCodec
+
+        return TableCodec.from_dict(self.table) if self.table else None
 
     def to_scaler(self) -> AffineScaler | None:
         if not self.scaler:
@@ -68,6 +74,7 @@ def meta_of(trainer: Trainer) -> GeneratorMeta:
         data_source=cfg.data.source,
         step=int(trainer.step),
         ema=trainer.modules.ema is not None,
+        table=ds.table.codec.to_dict() if getattr(ds, "table", None) is not None else None,
     )
 
 

@@ -129,6 +129,7 @@ def test_table_samples_come_out_in_the_datas_original_units(store, tmp_path):
             "train.steps": 20,
             "train.eval_every": 10,
             "model.output_activation": "tanh",
+            "data.holdout": 0.0,  # no end-of-run SDMetrics report: this test is about units
         }  # fmt: skip
     )
     _, run = train_tracked(cfg, tmp_path / "run", progress=False)
@@ -142,6 +143,27 @@ def test_table_samples_come_out_in_the_datas_original_units(store, tmp_path):
     assert np.allclose(csv.to_numpy(), expected) and np.allclose(parquet.to_numpy(), expected)
     area = list(dataset.columns).index("mean area")  # hundreds to thousands in the data
     assert np.abs(expected[:, area]).max() > 10
+
+
+def test_a_mixed_table_samples_back_its_categories_and_held_out_scores(store, tmp_path):
+    from tests.test_tables import penguin_like, tiny_table_config, write
+
+    frame = penguin_like()
+    frame.loc[[3, 8], "species"] = None
+    source = write(frame, tmp_path)
+    cfg = tiny_table_config(source, **{"data.missing": "category", "train.steps": 20})
+    record, run = train_tracked(cfg, tmp_path / "run", progress=False)
+    assert 0 < record["sdmetrics/quality"] <= 1  # at the end, on the held-out rows
+    logged = MlflowClient().get_run(run.run_id).data.metrics
+    assert logged["sdmetrics/quality"] == pytest.approx(record["sdmetrics/quality"])
+    out = pd.read_csv(sample_run(run.run_id, 300, tmp_path / "s.csv", seed=1))
+    assert list(out.columns) == list(frame.columns)
+    assert set(out["species"].dropna()) <= {"Adelie", "Gentoo", "Chinstrap"}
+    assert set(out["year"]) <= {2007, 2008, 2009} and set(out["male"]) <= {True, False}
+    assert out["body_mass_g"].between(2000, 7000).all()  # grams, not model scale
+    sample_run(run.run_id, 50, tmp_path / "s.png")  # categories as bars, numbers as histograms
+    with pytest.raises(ValueError, match=r"categories goes to \.csv or \.parquet"):
+        sample_run(run.run_id, 8, tmp_path / "s.npy")
 
 
 def test_sample_names_an_unknown_run_and_a_run_without_a_generator(fake_sweep, tmp_path):
