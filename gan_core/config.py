@@ -369,6 +369,7 @@ POPULATION_SHAPE_KEYS = frozenset(
         "model.d_batchnorm",
         "model.spectral_norm",
         "model.output_activation",
+        "model.categorical_head",  # a table's softmax or Gumbel-softmax blocks: one graph
         "model.kernel_size",
         "loss.type",
         "optim.batch_size",
