@@ -321,14 +321,15 @@ class BatchedDropout(BatchedModule):
             keep = _shape_for(1 - self.dropout_p.to(x.dtype), x)
             return x * (torch.rand_like(x) < keep).to(x.dtype) / keep
         rates = self.dropout_p.tolist()
-        out = []
+        # One mask in x's own layout (a member at p = 0 or sitting out keeps 1s: x * 1 == x),
+        # each member's slice drawn contiguous as the plain layer's input is: x[k] may be a
+        # strided view (the DCGAN's side-by-side channels), which empty_like would follow.
+        mask = torch.ones_like(x)
         for k, (p, g) in enumerate(zip(rates, generators, strict=True)):
-            if p == 0 or g is None:
-                out.append(x[k])
-                continue
-            noise = torch.empty_like(x[k]).bernoulli_(1 - p, generator=g).div_(1 - p)
-            out.append(x[k] * noise)
-        return torch.stack(out)
+            if p > 0 and g is not None:
+                noise = torch.empty(x[k].shape, dtype=x.dtype, device=x.device)
+                mask[k] = noise.bernoulli_(1 - p, generator=g).div_(1 - p)
+        return x * mask
 
 
 class BatchedLeakyReLU(BatchedModule):
