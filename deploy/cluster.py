@@ -3,8 +3,11 @@ loopback: `python deploy/cluster.py up|down|status` (`make cluster-up` / `cluste
 
 - PostgreSQL (Debian's packages): a private cluster made with `initdb` under the state
   folder, listening on 127.0.0.1 only, on a non-default port; run as the `postgres` user
-  when we are root (PostgreSQL refuses to run as root).
-- `mlflow server` on 127.0.0.1 with that database as backend store and a folder as its
+  when we are root (PostgreSQL refuses to run as root). Every connection, local socket
+  included, needs the password (scram-sha-256): a secret generated once and kept in
+  <state>/pg-password (mode 0600), never printed and never on a command line.
+- `mlflow server` on 127.0.0.1 with that database as backend store (its URI, which
+  carries the password, reaches the server in its environment) and a folder as its
   artifact store (`--artifacts-destination`): clients upload artifacts through the server,
   so no worker's local disk is involved.
 - A Ray head and one more Ray node, each started by `ray start --block` with its own CPUs,
@@ -21,14 +24,19 @@ State folder: GANSWEEP_CLUSTER_DIR, default runs/cluster in the repo (git-ignore
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,8 +63,12 @@ class Layout:
         return f"http://127.0.0.1:{self.mlflow_port}"
 
     @property
-    def backend_uri(self) -> str:
-        return f"postgresql+psycopg2://postgres@127.0.0.1:{self.pg_port}/mlflow"
+    def password_file(self) -> Path:
+        return self.root / "pg-password"
+
+    def backend_uri(self, password: str) -> str:
+        secret = urllib.parse.quote(password, safe="")
+        return f"postgresql+psycopg2://postgres:{secret}@127.0.0.1:{self.pg_port}/mlflow"
 
     def pid_file(self, name: str) -> Path:
         return self.root / "pids" / f"{name}.pid"
@@ -191,16 +203,76 @@ def pg_data_dir(layout: Layout) -> Path:
     return inside if reachable else Path(f"/tmp/gansweep-pg-{layout.pg_port}")
 
 
+def pg_password(layout: Layout) -> str:
+    """The database superuser's secret, made on first use; the file is 0600 from its birth."""
+    path = layout.password_file
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()
+
+
+def pg_env(layout: Layout) -> dict[str, str]:
+    # libpq reads PGPASSWORD; a process's environment is readable by its user and root only
+    return {**os.environ, "PGPASSWORD": pg_password(layout)}
+
+
+@contextlib.contextmanager
+def readable_by_postgres(path: Path) -> Iterator[Path]:
+    """The password file where initdb, run as the `postgres` user, can read it: as root, a
+    0600 copy owned by `postgres` in a private temporary folder, deleted right after."""
+    if os.geteuid() != 0:
+        yield path
+        return
+    folder = Path(tempfile.mkdtemp(prefix="gansweep-pw-"))
+    try:
+        copy = folder / "pw"
+        copy.touch(mode=0o600)
+        copy.write_text(path.read_text())
+        for item in (folder, copy):
+            shutil.chown(item, "postgres", "postgres")
+        yield copy
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def initdb(layout: Layout, data: Path) -> None:
+    data.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        shutil.chown(data, "postgres", "postgres")
+    pg_password(layout)
+    with readable_by_postgres(layout.password_file) as pwfile:
+        cmd = [pg_tool("initdb"), "-D", str(data), "-U", "postgres"]
+        cmd += ["--auth=scram-sha-256", f"--pwfile={pwfile}"]  # no trust: any user could log in
+        made = subprocess.run(as_postgres(cmd), capture_output=True, text=True, cwd="/tmp")
+    if made.returncode != 0:
+        raise ClusterError(f"initdb -D {data} failed: {made.stderr[-1500:]}")
+
+
+def check_existing(layout: Layout, data: Path) -> None:
+    """A database made before passwords, or whose password file is gone, is refused."""
+    hba = (data / "pg_hba.conf").read_text()
+    rules = [line.split() for line in hba.splitlines() if line.strip() and line[0] != "#"]
+    if any("trust" in rule for rule in rules):
+        why = "lets anyone log in without a password (--auth=trust, an older deploy/cluster.py)"
+    elif not layout.password_file.is_file():
+        why = f"has a password that no file holds any more ({layout.password_file} is gone)"
+    else:
+        return
+    raise ClusterError(
+        f"the PostgreSQL cluster in {data} {why}; delete that folder (the MLflow runs recorded "
+        f"in it go with it) and run cluster-up again to make one with a new password"
+    )
+
+
 def start_postgres(layout: Layout) -> None:
     data = pg_data_dir(layout)
-    if not (data / "PG_VERSION").is_file():
-        data.mkdir(parents=True, exist_ok=True)
-        if os.geteuid() == 0:
-            shutil.chown(data, "postgres", "postgres")
-        initdb = [pg_tool("initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"]
-        made = subprocess.run(as_postgres(initdb), capture_output=True, text=True, cwd="/tmp")
-        if made.returncode != 0:
-            raise ClusterError(f"initdb -D {data} failed: {made.stderr[-1500:]}")
+    if (data / "PG_VERSION").is_file():
+        check_existing(layout, data)
+    else:
+        initdb(layout, data)
     server = [pg_tool("postgres"), "-D", str(data), "-p", str(layout.pg_port)]
     server += ["-h", "127.0.0.1", "-k", str(data)]  # TCP on loopback; socket in its folder
     spawn(layout, "postgres", as_postgres(server))
@@ -213,13 +285,18 @@ def start_postgres(layout: Layout) -> None:
         "postgres",
     )
     psql = [pg_tool("psql"), "-h", "127.0.0.1", "-p", str(layout.pg_port), "-U", "postgres"]
+    psql += ["-w"]  # never prompt: the password comes from pg_env
     exists = subprocess.run(
         [*psql, "-tAc", "SELECT 1 FROM pg_database WHERE datname='mlflow'"],
         capture_output=True,
         text=True,
+        env=pg_env(layout),
     )
+    if exists.returncode != 0:
+        raise ClusterError(f"PostgreSQL on 127.0.0.1:{layout.pg_port}: {exists.stderr.strip()}")
     if exists.stdout.strip() != "1":
-        subprocess.run([*psql, "-c", "CREATE DATABASE mlflow"], check=True, capture_output=True)
+        create = [*psql, "-c", "CREATE DATABASE mlflow"]
+        subprocess.run(create, check=True, capture_output=True, env=pg_env(layout))
 
 
 # --- MLflow server -------------------------------------------------------------------------
@@ -229,9 +306,13 @@ def start_mlflow(layout: Layout) -> None:
     artifacts = layout.root / "mlflow-artifacts"
     artifacts.mkdir(parents=True, exist_ok=True)
     cmd = [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port"]
-    cmd += [str(layout.mlflow_port), "--workers", "1", "--backend-store-uri", layout.backend_uri]
+    cmd += [str(layout.mlflow_port), "--workers", "1"]
     cmd += ["--artifacts-destination", str(artifacts)]
-    spawn(layout, "mlflow", cmd)
+    # the store's URI carries the password: in the environment, not argv (which `ps` shows
+    # to every user)
+    spawn(
+        layout, "mlflow", cmd, {"MLFLOW_BACKEND_STORE_URI": layout.backend_uri(pg_password(layout))}
+    )
     wait_until(
         lambda: http_ok(f"{layout.tracking_uri}/health"),
         "MLflow",
@@ -338,6 +419,7 @@ def down(layout: Layout, purge: bool = False) -> list[str]:
     shutil.rmtree(ray_temp_dir(layout), ignore_errors=True)
     if purge:
         shutil.rmtree(pg_data_dir(layout), ignore_errors=True)
+        layout.password_file.unlink(missing_ok=True)  # the secret of that database only
     return stopped
 
 

@@ -35,3 +35,18 @@ def tiny_digits_config(**overrides) -> GanConfig:
         "train.device": "cpu",
     }
     return GanConfig().with_overrides({**base, **overrides})
+
+
+def skip_unless_postgres_starts(tool) -> None:
+    """Skip, with the reason, where deploy/cluster.py cannot start PostgreSQL."""
+    import os
+    import shutil
+
+    import pytest
+
+    try:
+        tool.pg_tool("initdb")
+    except tool.ClusterError as err:
+        pytest.skip(f"PostgreSQL cannot start here: {err}")
+    if shutil.which("runuser") is None and os.geteuid() == 0:
+        pytest.skip("running as root without runuser: PostgreSQL cannot be started")

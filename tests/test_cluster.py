@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import threading
@@ -22,6 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.helpers import skip_unless_postgres_starts
 from tests.test_sweep_integration import (
     start_driver,
     tiny_with_long_runners,
@@ -66,12 +66,7 @@ def cluster(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("cluster")
     layout = tool.Layout(root, ray_port=6391, pg_port=54331, mlflow_port=5056)
-    try:
-        tool.pg_tool("initdb")
-    except tool.ClusterError as err:
-        pytest.skip(f"PostgreSQL cannot start here: {err}")
-    if shutil.which("runuser") is None and os.geteuid() == 0:
-        pytest.skip("running as root without runuser: PostgreSQL cannot be started")
+    skip_unless_postgres_starts(tool)
     driver_only = root / "driver_only"
     driver_only.mkdir()
     hidden = mount_namespace_works()
@@ -398,6 +393,22 @@ def test_mlflow_down_at_the_end_keeps_the_writes_for_relog(tmp_path, monkeypatch
     (run,) = tracking.child_runs(client, exp, parent)
     assert [m.step for m in client.get_metric_history(run.info.run_id, "objective")] == [20, 40]
     assert run.data.tags["state"] == "finished" and run.info.status == "FINISHED"
+
+
+def test_the_database_password_stays_out_of_argv_logs_and_exports(cluster):
+    """The secret reaches PostgreSQL and the MLflow server (which is up on it), and
+    nothing a user sees: no command line (`ps`), no log, no printed export line."""
+    tool, layout = cluster["tool"], cluster["layout"]
+    secret = layout.password_file.read_text().strip()
+    assert len(secret) >= 40 and tool.http_ok(f"{layout.tracking_uri}/health")
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            assert secret.encode() not in cmdline.read_bytes(), cmdline
+        except OSError:
+            continue  # the process ended meanwhile
+    for log in (layout.root / "logs").iterdir():
+        assert secret not in log.read_text(errors="replace"), log
+    assert secret not in tool.exports(layout)
 
 
 def test_cluster_down_leaves_no_process(cluster):
