@@ -1,7 +1,7 @@
 """The calibration set of the health verdict: which runs, and how one is trained and recorded.
 
 Each run is a base config of `configs/` plus overrides, chosen either to learn
-(`intent` "good") or to fail in one known way (seeds/002 and DESIGN.md):
+(`intent` "good") or to fail in one known way (docs/field-notes.md#note-002 and #design-runs):
 D far stronger than G, G far stronger than D, collapse-prone (a tiny G without
 batch norm), stall-prone (slow plain MLPs) or divergent (huge learning rates).
 The intent is only a description: a run is labelled by how it ENDS
@@ -120,7 +120,7 @@ def train_one(spec: RunSpec, steps: int = STEPS) -> dict:
     The monitor's own verdict is recorded too, but the analysis recomputes health
     from the raw records, so the thresholds can change without training again.
     """
-    torch.set_num_threads(1)  # two runs share the 2 cores: one thread each (DESIGN.md)
+    torch.set_num_threads(1)  # two runs share the 2 cores: one thread each
     overrides = {**spec.overrides, "train.steps": steps, "train.eval_every": EVAL_EVERY}
     cfg = GanConfig.load(spec.config_file).with_overrides({**overrides, "train.threads": 1})
     start = time.perf_counter()

@@ -39,7 +39,7 @@ DATA_SETS = [
     ("breast_cancer", "breast_cancer", False, 284),
 ]
 CALL_SAMPLES = 2000
-# Throughputs measured in DESIGN.md (1 thread): the eval interval a call is a share of.
+# Throughputs of the design runs (docs/field-notes.md#design-runs, 1 thread): the eval interval a call is a share of.
 EVAL_EVERY = 250
 STEPS_PER_S = {"points": 94.0, "image": 6.7, "table": 94.0}
 

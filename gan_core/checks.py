@@ -70,7 +70,7 @@ def kernel_problems(cfg: GanConfig, arch: str | None) -> list[str]:
     return [
         f"model.kernel_size: {k} is not divisible by the DCGAN's stride {DCGAN_STRIDE}: the "
         "transposed convolutions overlap unevenly and paint checkerboard artifacts on every "
-        f"sample (field notes seeds/001); set model.kernel_size: {k + 1}"
+        f"sample (docs/field-notes.md#note-001); set model.kernel_size: {k + 1}"
     ]
 
 
@@ -144,13 +144,13 @@ def numeric_part(dataset: Dataset):
 
 _RANGE_ADVICE = {
     "image": (
-        ", so D tells real from fake by their range alone and G never catches up (field notes "
-        "seeds/000: the data had lost its [-1, 1] scaling); set data.scaling: auto (maps the "
-        "images to [-1, 1]), or model.output_activation: linear"
+        ", so D tells real from fake by their range alone and G never catches up "
+        "(docs/field-notes.md#note-000: the data had lost its [-1, 1] scaling); set "
+        "data.scaling: auto (maps the images to [-1, 1]), or model.output_activation: linear"
     ),
     "table": (
         ", so generated features pile up at ±1, which looks like mode collapse but is a "
-        "scaling/activation mismatch (field notes seeds/003); use data.scaling: minmax (or auto), "
+        "scaling/activation mismatch (docs/field-notes.md#note-003); use data.scaling: minmax (or auto), "
         "or model.output_activation: linear"
     ),
     "points": (

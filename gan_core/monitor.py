@@ -2,7 +2,7 @@
 
 Generator score = mean D(G(z)); discriminator score = ½·mean D(x) + ½·mean(1 − D(G(z))),
 with D's output read as a probability (the sigmoid of its logit, whatever the
-loss). Ideal ≈ 0.5 each (seeds/002). The window sums stay on the device so a
+loss). Ideal ≈ 0.5 each (docs/field-notes.md#note-002). The window sums stay on the device so a
 training step never waits for the host; they are read once per eval point.
 """
 

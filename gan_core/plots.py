@@ -96,7 +96,7 @@ def _save_histograms(fake: torch.Tensor, dataset: Dataset, path: Path, title: st
 
 
 def save_score_plot(history: list[dict], path: str | Path, title: str = "") -> Path:
-    """G and D scores over steps (seeds/002), with 0.5 marked and failure verdicts shaded."""
+    """G and D scores over steps (docs/field-notes.md#note-002), with 0.5 marked and failure verdicts shaded."""
     plt = _pyplot()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -114,7 +114,7 @@ def train_step(
         z = sample_latent(n, cfg.model, device)
         d_loss, real_logits, fake_logits = d_update(m, real, z, cfg, noise)
     for _ in range(cfg.optim.g_steps_per_d):
-        if cfg.tricks.fresh_noise_g:  # fresh z for G (field notes seeds/004)
+        if cfg.tricks.fresh_noise_g:  # fresh z for G (docs/field-notes.md#note-004)
             z = sample_latent(n, cfg.model, device)
         g_loss = g_update(m, real, z, cfg, noise)
     return StepOutput(d_loss, g_loss, real_logits, fake_logits)

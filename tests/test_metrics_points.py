@@ -80,7 +80,7 @@ def test_a_one_mode_generator_scores_as_collapsed(mixture):
 
 
 def test_precision_term_sees_what_sliced_wasserstein_misses():
-    """DESIGN.md: SWD picked a trial with 25 modes but 10 % high-quality samples."""
+    """SWD picked a trial with 25 modes but 10 % high quality (docs/field-notes.md#design-runs)."""
     ds = load("grid25", n_points=4000)
     ref, other, _ = split(ds, 2000)
     ev = build_evaluator(ref, 2000)
