@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 
 class ConfigError(ValueError):
     """A config that cannot be used, with a message that says what to change."""
@@ -29,6 +27,8 @@ class ConfigError(ValueError):
 
 def load_yaml(path: Path, error: type[ValueError] = ConfigError) -> Any:
     """A YAML file's content; a syntax error names the file, its line and the parser's caret."""
+    import yaml  # noqa: PLC0415 -- where used: models and steps need nothing but torch
+
     try:
         return yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
@@ -273,6 +273,8 @@ class GanConfig:
         return cfg
 
     def to_yaml(self) -> str:
+        import yaml  # noqa: PLC0415 -- see load_yaml
+
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
     def save(self, path: str | Path) -> None:
@@ -461,6 +463,8 @@ def coerce(value: Any, f: dataclasses.Field, where: str) -> Any:
     """Bring a value from YAML, a CLI string or a sampler to the key's type."""
     t = _field_type(f)
     if isinstance(value, str) and t is not str:
+        import yaml  # noqa: PLC0415 -- see load_yaml
+
         with contextlib.suppress(yaml.YAMLError):  # not YAML: keep the string, fail below
             value = yaml.safe_load(value)
     try:

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gan_core.population.batched import (
+    BatchedLeakyReLU,
     BatchedModule,
     Generators,
     power_iteration,
@@ -156,6 +157,17 @@ class BatchedConvTranspose2d(_BatchedConv):
 
     def forward(self, x: torch.Tensor, generators: Generators = None) -> torch.Tensor:
         return self._convolve(x, generators, F.conv_transpose2d, output_padding=self.output_padding)
+
+
+class BatchedLeakyReLU2d(BatchedLeakyReLU):
+    """BatchedLeakyReLU over (K, N, C, H, W) as one F.prelu on the side-by-side channels
+    (member k's slope on its C channels): one fused kernel, about twice as fast here as
+    the elementwise where() on the strided view, and the same arithmetic (x > 0 ? x : a*x)."""
+
+    def forward(self, x: torch.Tensor, generators: Generators = None) -> torch.Tensor:
+        k, c = x.shape[0], x.shape[2]
+        slopes = self.leaky_slope.to(x.dtype).repeat_interleave(c)
+        return members_first(F.prelu(side_by_side(x), slopes), k)
 
 
 class UnflattenSideBySide(nn.Module):

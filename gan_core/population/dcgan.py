@@ -18,7 +18,6 @@ from gan_core.models.layers import INIT_STD, output_activation
 from gan_core.population.batched import (
     BatchedBatchNorm,
     BatchedDropout,
-    BatchedLeakyReLU,
     BatchedLinear,
     BatchedModule,
     BatchedSequential,
@@ -28,6 +27,7 @@ from gan_core.population.batched import (
 from gan_core.population.conv import (
     BatchedConv2d,
     BatchedConvTranspose2d,
+    BatchedLeakyReLU2d,
     BatchedSpectralNormConv2d,
     FlattenMembers,
     UnflattenSideBySide,
@@ -117,7 +117,7 @@ def _downsampling_blocks(cfg: ModelConfig, k: int, in_channels: int, blocks: int
         layers += [
             conv,
             *([BatchedBatchNorm(k, width)] if use_bn else []),
-            BatchedLeakyReLU(k, cfg.leaky_slope),
+            BatchedLeakyReLU2d(k, cfg.leaky_slope),
         ]
         layers += _dropout(k, cfg.d_dropout)
         in_channels, width = width, width * 2
