@@ -1,7 +1,9 @@
 """GAN losses on raw logits, and the gradient penalties.
 
 Every function is pure: the trainer applies label smoothing and flipping by the
-targets it passes, and the penalty weights by multiplying the result.
+targets it passes, and the penalty weights by multiplying the result. Means run over
+the last (sample) axis, so the same formulas give one loss per member for a
+population's (K, N) logits (gan_core/population/step.py).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ LOSS_TYPES = ("bce", "lsgan", "hinge", "wgan_gp")
 def _bce(logits: Tensor, target: Target) -> Tensor:
     # BCE(l, t) = t*softplus(-l) + (1-t)*softplus(l) = softplus(l) - t*l: one formula that
     # takes float and tensor targets alike (binary_cross_entropy_with_logits wants a tensor).
-    return (F.softplus(logits) - target * logits).mean()
+    return (F.softplus(logits) - target * logits).mean(-1)
 
 
 def d_loss(
@@ -36,48 +38,59 @@ def d_loss(
         return _bce(real_logits, real_target) + _bce(fake_logits, fake_target)
     if loss_type == "lsgan":
         return 0.5 * (
-            (real_logits - real_target).square().mean()
-            + (fake_logits - fake_target).square().mean()
+            (real_logits - real_target).square().mean(-1)
+            + (fake_logits - fake_target).square().mean(-1)
         )
     if loss_type == "hinge":
-        return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
+        return F.relu(1 - real_logits).mean(-1) + F.relu(1 + fake_logits).mean(-1)
     if loss_type == "wgan_gp":
-        return fake_logits.mean() - real_logits.mean()
+        return fake_logits.mean(-1) - real_logits.mean(-1)
     raise ConfigError(f"loss.type={loss_type!r} is not one of {list(LOSS_TYPES)}")
 
 
 def g_loss(loss_type: str, fake_logits: Tensor) -> Tensor:
     """G's loss; bce is the non-saturating form -log D(G(z)) (Goodfellow et al. 2014)."""
     if loss_type == "bce":
-        return F.softplus(-fake_logits).mean()
+        return F.softplus(-fake_logits).mean(-1)
     if loss_type == "lsgan":
-        return 0.5 * (fake_logits - 1).square().mean()
+        return 0.5 * (fake_logits - 1).square().mean(-1)
     if loss_type in ("hinge", "wgan_gp"):
-        return -fake_logits.mean()
+        return -fake_logits.mean(-1)
     raise ConfigError(f"loss.type={loss_type!r} is not one of {list(LOSS_TYPES)}")
 
 
-def _input_gradient(D: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
-    """dD/dx per sample, flattened to (N, F), kept in the graph so a penalty on it trains D."""
+def _input_gradient(D: Callable[[Tensor], Tensor], x: Tensor, lead: int = 1) -> Tensor:
+    """dD/dx per sample, flattened to (N, F) ((K, N, F) with lead=2: a population's
+    samples), kept in the graph so a penalty on it trains D."""
     x = x.detach().requires_grad_(True)
     (grad,) = torch.autograd.grad(D(x).sum(), x, create_graph=True)
-    return grad.flatten(1)
+    return grad.flatten(lead)
 
 
-def gradient_penalty(D: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> Tensor:
-    """WGAN-GP (Gulrajani et al. 2017): mean (||grad D||_2 - 1)^2 at random interpolates."""
-    alpha_shape = (real.shape[0],) + (1,) * (real.dim() - 1)
-    alpha = torch.rand(alpha_shape, device=real.device, dtype=real.dtype)
+def gradient_penalty(
+    D: Callable[[Tensor], Tensor],
+    real: Tensor,
+    fake: Tensor,
+    alpha: Tensor | None = None,
+    lead: int = 1,
+) -> Tensor:
+    """WGAN-GP (Gulrajani et al. 2017): mean (||grad D||_2 - 1)^2 at random interpolates.
+
+    `alpha` (one per sample, drawn here when not given) places each interpolate.
+    """
+    if alpha is None:
+        alpha_shape = (real.shape[0],) + (1,) * (real.dim() - 1)
+        alpha = torch.rand(alpha_shape, device=real.device, dtype=real.dtype)
     interpolates = torch.lerp(real.detach(), fake.detach(), alpha)
-    grad = _input_gradient(D, interpolates)
+    grad = _input_gradient(D, interpolates, lead)
     # The epsilon keeps the norm's own gradient finite where D is flat (grad = 0).
-    norm = (grad.square().sum(1) + 1e-12).sqrt()
-    return (norm - 1).square().mean()
+    norm = (grad.square().sum(-1) + 1e-12).sqrt()
+    return (norm - 1).square().mean(-1)
 
 
-def r1_penalty(D: Callable[[Tensor], Tensor], real: Tensor) -> Tensor:
+def r1_penalty(D: Callable[[Tensor], Tensor], real: Tensor, lead: int = 1) -> Tensor:
     """R1 (Mescheder et al. 2018): 0.5 * mean ||grad D(x)||^2 at real data; caller weights it."""
-    return 0.5 * _input_gradient(D, real).square().sum(1).mean()
+    return 0.5 * _input_gradient(D, real, lead).square().sum(-1).mean(-1)
 
 
 def feature_matching(D: torch.nn.Module, real: Tensor, fake: Tensor) -> Tensor:
@@ -86,5 +99,5 @@ def feature_matching(D: torch.nn.Module, real: Tensor, fake: Tensor) -> Tensor:
     Real features are detached: this term trains G only.
     """
     with torch.no_grad():  # no graph through D for the real half: nothing trains on it
-        real_mean = D.features(real).mean(0)
-    return (real_mean - D.features(fake).mean(0)).square().sum()
+        real_mean = D.features(real).mean(-2)
+    return (real_mean - D.features(fake).mean(-2)).square().sum(-1)

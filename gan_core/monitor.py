@@ -33,12 +33,7 @@ class ScoreWindow:
 
     def add(self, d_loss, g_loss, real_logits, fake_logits) -> None:
         """Add one step's values; no host sync (stack + in-place add on device)."""
-        real_p = torch.sigmoid(real_logits.detach().float()).mean()
-        fake_p = torch.sigmoid(fake_logits.detach().float()).mean()
-        d_score = 0.5 * real_p + 0.5 * (1.0 - fake_p)
-        self.sums += torch.stack(
-            [d_loss.detach().float(), g_loss.detach().float(), fake_p, d_score]
-        )
+        self.sums += step_values(d_loss, g_loss, real_logits, fake_logits)
         self.count += 1
 
     def flush(self) -> dict[str, float]:
@@ -55,6 +50,19 @@ class ScoreWindow:
     def load_state_dict(self, state: dict) -> None:
         self.sums = state["sums"].to(self.device)
         self.count = state["count"]
+
+
+def step_values(d_loss, g_loss, real_logits, fake_logits) -> torch.Tensor:
+    """One step's loss/d, loss/g, score/g, score/d (ScoreWindow.KEYS) on the last axis.
+
+    Means run over the last (sample) axis, so a population's (K,) losses and (K, N)
+    logits give its members' values as (K, 4).
+    """
+    real_p = torch.sigmoid(real_logits.detach().float()).mean(-1)
+    fake_p = torch.sigmoid(fake_logits.detach().float()).mean(-1)
+    d_score = 0.5 * real_p + 0.5 * (1.0 - fake_p)
+    values = [d_loss.detach().float(), g_loss.detach().float(), fake_p, d_score]
+    return torch.stack(values, dim=-1)
 
 
 def condition_at(record: dict, m: MonitorConfig) -> str:

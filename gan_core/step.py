@@ -47,11 +47,12 @@ def _noisy(x: torch.Tensor, std: float) -> torch.Tensor:
     return x + std * torch.randn_like(x) if std > 0 else x  # tricks.instance_noise
 
 
-def _d_targets(cfg: GanConfig, n: int, device) -> tuple:
+def _d_targets(cfg: GanConfig, n: int, device, generator: torch.Generator | None = None) -> tuple:
+    """D's targets for real and fake; a population passes each member's own generator."""
     real_t = 1.0 - cfg.tricks.label_smoothing  # tricks.label_smoothing (one-sided: fakes stay 0)
     if cfg.tricks.label_flip <= 0:
         return real_t, 0.0
-    flip = torch.rand(n, device=device) < cfg.tricks.label_flip  # tricks.label_flip
+    flip = torch.rand(n, device=device, generator=generator) < cfg.tricks.label_flip  # label_flip
     real = torch.where(flip, 0.0, real_t)
     fake = torch.where(flip, real_t, 0.0)
     return real, fake

@@ -28,7 +28,7 @@ def build(cfgs, dtype):
     for k, cfg in enumerate(cfgs):
         torch.manual_seed(100 + k)
         plains.append(tuple(m.to(dtype) for m in build_models(cfg, SHAPE)))
-    G, D = build_batched_models(shape_config(cfgs), SHAPE, len(cfgs))
+    G, D = build_batched_models(shape_config(cfgs[0]), SHAPE, len(cfgs))
     G, D = G.to(dtype), D.to(dtype)
     set_member_hparams(G, D, cfgs)
     for k, (pg, pd) in enumerate(plains):

@@ -43,6 +43,11 @@ def load_dataset(cfg: DataConfig, seed: int = 0) -> Dataset:
     return _to_model_scale(raw, cfg)
 
 
+def depends_on_seed(cfg: DataConfig) -> bool:
+    """True where load_dataset's `seed` changes the data: the sampled 2-D mixtures."""
+    return builtin.BUILTIN_FAMILIES.get(cfg.source) == "points"
+
+
 def _read(cfg: DataConfig, seed: int) -> RawData:
     if cfg.source in builtin.BUILTIN_FAMILIES:
         return builtin.load_builtin(cfg.source, cfg.n_points, seed)

@@ -100,7 +100,7 @@ class BatchedAdam:
             setattr(self, name, [getattr(self, name)[i] for i in order])
         for moments in (self.exp_avg, self.exp_avg_sq):
             for i, t in enumerate(moments):
-                moments[i] = t[torch.as_tensor(order, device=t.device)].clone()
+                moments[i] = t[torch.as_tensor(order, dtype=torch.long, device=t.device)].clone()
 
     def append(self, lr: Sequence[float], betas: Sequence[tuple[float, float]], eps=None) -> None:
         """Add members at step 0 with zero moments (the params were grown by append_members)."""

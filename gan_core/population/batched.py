@@ -127,17 +127,17 @@ class BatchedModule(nn.Module):
                     out[prefix + name] = prefix + renames.get(name, name)
         return out
 
-    def member_state_dict(self, k: int, like: dict | None = None) -> dict[str, torch.Tensor]:
+    def member_state_dict(self, k: int, like=None) -> dict[str, torch.Tensor]:
         """Member k as the plain module's state dict (copies).
 
-        Keys are this layout's plain names; pass the plain module's own state dict as `like`
-        to take its keys instead (a member at dropout 0 has no Dropout layer, so its
+        Keys are this layout's plain names; pass the plain module's state dict (or its keys)
+        as `like` to take its keys instead (a member at dropout 0 has no Dropout layer, so its
         nn.Sequential indices differ while its tensors are the same, in the same order).
         """
         state = self.state_dict()
         mapping = self._plain_key_map()
         keys = list(like) if like is not None else list(mapping.values())
-        self._check_fits(keys, like)
+        self._check_fits(keys, None)
         return {plain: state[key][k].clone() for key, plain in zip(mapping, keys, strict=True)}
 
     @torch.no_grad()
@@ -286,8 +286,10 @@ class BatchedBatchNorm(BatchedModule):
             self.eps,
         )
         if saved is not None:
+            # Through .data, as F.batch_norm's own update: autograd saved these buffers and
+            # would refuse a version bump (it reads them in backward, in eval mode only).
             for t, old in zip(self._stats(), saved, strict=True):
-                t[idle] = old
+                t.data[idle] = old
         return out.reshape(n, k, *x.shape[2:]).transpose(0, 1)
 
     def _stats(self) -> list[torch.Tensor]:
@@ -314,13 +316,23 @@ class BatchedDropout(BatchedModule):
         rates = torch.full((num_members,), float(p), dtype=torch.float64, device=device)
         self.register_buffer("dropout_p", rates)
 
+    def rates(self) -> list[float]:
+        """The members' rates as Python floats, read from the buffer once per change."""
+        buf = self.dropout_p
+        cached = getattr(self, "_rates_of", None)
+        if cached is None or cached[0] is not buf or cached[1] != buf._version:
+            self._rates_of = (buf, buf._version, buf.tolist())  # holds buf: no id reuse
+        return self._rates_of[2]
+
     def forward(self, x: torch.Tensor, generators: Generators = None) -> torch.Tensor:
-        if not self.training:
-            return x
+        rates = self.rates()
+        if not self.training or not any(rates):
+            return x  # as the plain model, which has no dropout layer at rate 0
         if generators is None:  # fast path: one draw for every member
             keep = _shape_for(1 - self.dropout_p.to(x.dtype), x)
             return x * (torch.rand_like(x) < keep).to(x.dtype) / keep
-        rates = self.dropout_p.tolist()
+        if all(g is None for g in generators):
+            return x
         # One mask in x's own layout (a member at p = 0 or sitting out keeps 1s: x * 1 == x),
         # each member's slice drawn contiguous as the plain layer's input is: x[k] may be a
         # strided view (the DCGAN's side-by-side channels), which empty_like would follow.

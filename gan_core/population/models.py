@@ -1,10 +1,10 @@
 """Batched G and D: the MLP here, layer for layer as gan_core/models/mlp.py; the DCGAN from
 gan_core/population/dcgan.py.
 
-The batched layout includes a dropout layer wherever any member uses dropout (a member
-at rate 0 passes through it and draws nothing), so `model_cfg` is the population's shape
-with the largest dropout rates of its members; the population then sets each member's
-rates and slope (`set_member_hparams`).
+The batched layout has a dropout layer wherever the plain model can have one
+(`shape_config`; a member at rate 0 passes through it and draws nothing, as its plain
+model has no such layer); the population sets each member's rates and slope
+(`set_member_hparams`).
 """
 
 from __future__ import annotations
@@ -45,14 +45,15 @@ def build_batched_models(
     )
 
 
-def shape_config(model_cfgs: list[ModelConfig]) -> ModelConfig:
-    """The members' shared model config, with each dropout rate the largest of its members
-    (so the layout has a dropout layer wherever some member drops)."""
-    return dataclasses.replace(
-        model_cfgs[0],
-        g_dropout=max(c.g_dropout for c in model_cfgs),
-        d_dropout=max(c.d_dropout for c in model_cfgs),
-    )
+LAYOUT_DROPOUT = 0.5  # any rate > 0: the layout gets its dropout layers, members set theirs
+
+
+def shape_config(model_cfg: ModelConfig) -> ModelConfig:
+    """The model config a population's layout is built from: the members' shared shape,
+    with a dropout layer wherever the plain model can have one, whatever the members'
+    rates (a layer whose members are all at rate 0 returns its input: no cost, no draw),
+    so a member of any rate can join later."""
+    return dataclasses.replace(model_cfg, g_dropout=LAYOUT_DROPOUT, d_dropout=LAYOUT_DROPOUT)
 
 
 def set_member_hparams(G: BatchedModule, D: BatchedModule, model_cfgs: list[ModelConfig]) -> None:

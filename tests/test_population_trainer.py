@@ -1,0 +1,160 @@
+"""A population's members are independent trials: each equals its plain Trainer run.
+
+Bit for bit on CPU (float32, and float64 between populations); spectral norm within a
+stated tolerance (its weight gradient sums four terms in graph order, which differs).
+"""
+
+import math
+
+import pytest
+import torch
+
+from gan_core.population.trainer import PopulationTrainer
+from gan_core.trainer import Trainer
+from tests.helpers import tiny_points_config
+
+TRICKS = [  # one per member key the plain step acts on, and the shape keys around them
+    {},
+    {"model.d_dropout": 0.3, "model.g_dropout": 0.2},
+    {"model.leaky_slope": 0.05},
+    {"tricks.label_flip": 0.1, "tricks.label_smoothing": 0.1},
+    {"tricks.instance_noise": 0.1, "tricks.instance_noise_anneal": 20},
+    {"loss.r1_weight": 1.0},
+    {"loss.feature_matching": 1.0},
+    {"tricks.ema_decay": 0.9},
+    {"optim.d_steps_per_g": 3},
+    {"optim.g_steps_per_d": 2, "tricks.fresh_noise_g": False},
+    {"optim.lr_d": 1e-3, "optim.beta1_g": 0.9, "optim.beta2_d": 0.99, "train.seed": 3},
+    {"model.d_batchnorm": True},
+    {"loss.type": "wgan_gp", "model.g_batchnorm": False},
+    {"tricks.separate_batches": False},
+    {"loss.type": "lsgan"},
+]
+
+
+def strip(history):
+    """Eval records without the timings (perf/*), which no two runs share."""
+    return [{k: v for k, v in r.items() if not k.startswith("perf/")} for r in history]
+
+
+def plain_history(cfg):
+    t = Trainer(cfg)
+    t.fit()
+    return strip(t.history), t
+
+
+def population_histories(cfgs, **kw):
+    pop = PopulationTrainer(cfgs, **kw)
+    pop.fit()
+    return {i: strip(pop.left[i]["history"]) for i in pop.left}, pop
+
+
+@pytest.mark.parametrize("overrides", TRICKS, ids=lambda o: ",".join(o) or "defaults")
+def test_population_of_one_is_the_plain_trainer_bit_for_bit(overrides):
+    cfg = tiny_points_config(**overrides)
+    expected, trainer = plain_history(cfg)
+    got, pop = population_histories([cfg])
+    assert got[0] == expected
+    final = pop.left[0]  # the member's state is the plain trainer's checkpoint
+    plain = trainer.state_dict()
+    for net in ("G", "D"):
+        assert final[net].keys() == plain[net].keys()
+        assert all(torch.equal(final[net][k], plain[net][k]) for k in plain[net])
+    for opt in ("opt_g", "opt_d"):
+        assert final[opt]["param_groups"] == plain[opt]["param_groups"]
+        for i, s in plain[opt]["state"].items():
+            assert all(torch.equal(final[opt]["state"][i][k], v) for k, v in s.items())
+    assert torch.equal(final["rng"]["torch"], plain["rng"]["torch"])
+    assert torch.equal(final["rng"]["batch"], plain["rng"]["batch"])
+    if plain["ema"] is not None:
+        assert all(torch.equal(final["ema"][k], v) for k, v in plain["ema"].items())
+
+
+def test_spectral_norm_member_tracks_the_plain_trainer_within_rounding():
+    cfg = tiny_points_config(**{"model.spectral_norm": True})
+    expected, _ = plain_history(cfg)
+    got, _ = population_histories([cfg])
+    for a, b in zip(got[0], expected, strict=True):
+        for key, value in b.items():
+            if isinstance(value, float):
+                assert math.isclose(a[key], value, rel_tol=1e-4, abs_tol=1e-6), key
+
+
+def mixed_members(n=16, **shared):
+    """n members of one shape, each with another trick or seed."""
+    return [
+        tiny_points_config(**{**TRICKS[i % 11], "train.seed": 100 + i, **shared})  # 11: no shape
+        for i in range(n)
+    ]
+
+
+@pytest.mark.parametrize(
+    "dtype", [torch.float32, pytest.param(torch.float64, marks=pytest.mark.slow)]
+)
+def test_a_member_among_16_equals_the_member_alone_in_any_slot(dtype):
+    cfgs = mixed_members()
+    among, _ = population_histories(cfgs, dtype=dtype)
+    for slot in (0, 9):
+        alone, _ = population_histories([cfgs[slot]], dtype=dtype)
+        assert among[slot] == alone[0]
+    reordered, _ = population_histories(cfgs[::-1], dtype=dtype)  # every member's slot moves
+    assert [reordered[15 - i] for i in range(16)] == [among[i] for i in range(16)]
+
+
+def test_a_member_that_goes_nan_leaves_its_neighbours_unchanged():
+    cfgs = mixed_members(4, **{"train.steps": 60})
+    before, _ = population_histories(cfgs)
+    pop = PopulationTrainer(cfgs)
+    pop.fit(until=20)
+    with torch.no_grad():
+        next(pop.modules.D.parameters())[1].fill_(float("nan"))  # member 1's D explodes
+    pop.fit()
+    got = {i: strip(pop.left[i]["history"]) for i in pop.left}
+    assert [r["health"] for r in got[1]] == ["ok", "diverged"]  # it left at step 40 of 60
+    for i in (0, 2, 3):
+        assert got[i] == before[i]
+
+
+def test_members_removed_or_added_mid_run_leave_the_others_unchanged():
+    cfgs = mixed_members(4)
+    before, _ = population_histories(cfgs)
+    pop = PopulationTrainer(cfgs)
+    pop.fit(until=20, on_eval=lambda records: [2] if 2 in records else None)
+    assert pop.ids == [0, 1, 3] and pop.modules.G.num_members == 3
+    newcomer = tiny_points_config(**{"train.seed": 7, "model.d_dropout": 0.3})
+    (new_id,) = pop.add([newcomer])
+    pop.fit()
+    got = {i: strip(pop.left[i]["history"]) for i in pop.left}
+    assert got[2] == before[2][:1]  # stopped at its first eval point (step 20)
+    for i in (0, 1, 3):
+        assert got[i] == before[i]
+    alone, _ = population_histories([newcomer])
+    assert got[new_id] == alone[0]  # started at step 0 beside members at step 20
+
+
+def test_population_checkpoint_resumes_bit_for_bit_and_loads_safely(tmp_path):
+    cfgs = [
+        tiny_points_config(**{"train.seed": 1, "optim.d_steps_per_g": 2}),
+        tiny_points_config(**{"train.seed": 2, "tricks.ema_decay": 0.9}),
+    ]
+    uninterrupted, _ = population_histories(cfgs)
+    pop = PopulationTrainer(cfgs)
+    pop.fit(until=20)
+    path = tmp_path / "population.pt"
+    pop.save_checkpoint(path)
+    torch.load(path, weights_only=True)  # tensors and plain values only
+    resumed = PopulationTrainer.from_checkpoint(path)
+    resumed.fit()
+    got = {i: strip(resumed.left[i]["history"]) for i in resumed.left}
+    assert got == uninterrupted
+
+
+def test_a_member_state_resumes_as_a_plain_trainer():
+    cfg = tiny_points_config(**{"train.seed": 4})
+    expected, _ = plain_history(cfg)
+    pop = PopulationTrainer([cfg])
+    pop.fit(until=20)
+    trainer = Trainer(cfg)
+    trainer.load_state_dict(pop.member_state(0))
+    trainer.fit()
+    assert strip(trainer.history) == expected
