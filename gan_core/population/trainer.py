@@ -20,11 +20,12 @@ from collections.abc import Callable, Iterable
 
 import torch
 
-from gan_core.config import GanConfig, check_population
+from gan_core.config import ConfigError, GanConfig, check_population
 from gan_core.data import Dataset, load_dataset
 from gan_core.data.load import depends_on_seed
 from gan_core.metrics import build_evaluator
 from gan_core.models import build_models, sample_latent
+from gan_core.models.table_head import table_head
 from gan_core.monitor import HealthMonitor
 from gan_core.population.adam import BatchedAdam
 from gan_core.population.ema import BatchedEma
@@ -82,7 +83,14 @@ class PopulationTrainer:
     def add(self, cfgs: list[GanConfig]) -> list[int]:
         """Put new members in at step 0; returns their ids."""
         check_population([self.shape, *cfgs])
-        sample_shape = tuple(self._data_for(cfgs[0]).sample_shape)
+        dataset = self._data_for(cfgs[0])
+        if table_head(self.shape.model, dataset) is not None:
+            raise ConfigError(
+                f"data.source {self.shape.data.source}: a table with categorical columns "
+                f"needs G's categorical head, which populations do not batch yet; train these "
+                f"configs one by one (gansweep train without --population)"
+            )
+        sample_shape = tuple(dataset.sample_shape)
         plains = [self._plain_start(cfg, sample_shape) for cfg in cfgs]
         if self.modules is None:
             self.modules = self._build(cfgs, sample_shape)
