@@ -30,6 +30,12 @@ def cmd_train(args) -> int:
             )
         print(f"resuming {out}")
     out = out or default_out_dir(args.config)
+    if args.population:
+        from pipelines.train_population import train_from_cli
+
+        return train_from_cli(
+            cfg, args.population, out, args.resume, args.quiet, not args.no_tracking
+        )
     if args.no_tracking:
         from pipelines.train import train_production
 
@@ -168,6 +174,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--experiment", default="gansweep-train", help="MLflow experiment of the run")
     t.add_argument("--no-tracking", action="store_true", help="no MLflow run, files only")
+    t.add_argument(
+        "--population",
+        metavar="K|FILE",
+        help="train K seeds, or the configs of a YAML list of overrides, as one batched "
+        "model (docs/population.md); one folder per member; needs --no-tracking",
+    )
     t.set_defaults(func=cmd_train)
     with_config("check", "run the pre-flight checks alone").set_defaults(func=cmd_check)
     sub.add_parser("keys", help="list every config key").set_defaults(func=cmd_keys)
