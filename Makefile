@@ -19,7 +19,7 @@ RUN    ?=
 N      ?= 64
 PORT   ?=
 
-.PHONY: install test test-fast sweep spaces train check lint format bench ui export report sample clean
+.PHONY: install test test-fast sweep spaces train check lint format bench ui dashboard export report sample clean
 
 install: $(STAMP)
 
@@ -48,6 +48,10 @@ spaces: $(STAMP)
 train: $(STAMP)
 	@test -n "$(CONFIG)" || (echo "usage: make train CONFIG=configs/best.yaml [STEPS=N] [OUT=dir] [RESUME=1]"; exit 2)
 	$(BIN)/gansweep train --config $(CONFIG) $(if $(STEPS),--steps $(STEPS)) $(if $(OUT),--out $(OUT)) $(if $(filter 1 yes true,$(RESUME)),--resume) $(ARGS)
+
+# optuna-dashboard over a sweep's Optuna study (default: the latest sweep), on 127.0.0.1
+dashboard: $(STAMP)
+	$(BIN)/gansweep dashboard $(if $(SWEEP),--sweep $(SWEEP)) $(if $(PORT),--port $(PORT)) $(ARGS)
 
 # the best finished trial of a sweep (default: the latest) as a config, read from MLflow
 export: $(STAMP)

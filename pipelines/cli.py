@@ -110,6 +110,17 @@ def cmd_ui(args) -> int:
         return 1
 
 
+def cmd_dashboard(args) -> int:
+    from pipelines.dashboard import serve
+    from pipelines.ui import UiError
+
+    try:
+        return serve(args.sweep, args.host, args.port)
+    except UiError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+
+
 def cmd_check(args) -> int:
     from gan_core.checks import preflight
     from gan_core.data import load_dataset
@@ -221,6 +232,12 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--host", default="127.0.0.1")
     u.add_argument("--port", type=int, help="default 5000, or a free one when 5000 is taken")
     u.set_defaults(func=cmd_ui)
+
+    d = sub.add_parser("dashboard", help="serve optuna-dashboard over a sweep's Optuna study")
+    d.add_argument("--sweep", help="sweep folder or its name (default: the latest sweep)")
+    d.add_argument("--host", default="127.0.0.1")
+    d.add_argument("--port", type=int, help="default 8080, or a free one when 8080 is taken")
+    d.set_defaults(func=cmd_dashboard)
     return p
 
 

@@ -59,34 +59,44 @@ def start_ui(
     """Start the server, wait until it answers; returns (process, address)."""
     uri = uri or store.tracking_uri()
     port = port or (DEFAULT_PORT if port_is_free(DEFAULT_PORT, host) else free_port(host))
+    url = f"http://{host}:{port}"
+    proc = start_server(server_command(uri, host, port), f"{url}/health", "mlflow server", log)
+    return proc, url
+
+
+def start_server(cmd: list[str], health_url: str, name: str, log=None) -> subprocess.Popen:
+    """Start a web server in its own process group and wait until `health_url` answers 200.
+
+    Shared by `make ui` and `make dashboard` (pipelines/dashboard.py)."""
     proc = subprocess.Popen(
-        server_command(uri, host, port),
+        cmd,
         stdout=log or subprocess.DEVNULL,
         stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
         start_new_session=True,
     )
-    url = f"http://{host}:{port}"
     try:
-        wait_until_up(url, proc)
+        wait_until_up(health_url, proc, name)
     except BaseException:
         stop_ui(proc)
         raise
-    return proc, url
+    return proc
 
 
-def wait_until_up(url: str, proc: subprocess.Popen, timeout_s: float = START_TIMEOUT_S) -> None:
+def wait_until_up(
+    health_url: str, proc: subprocess.Popen, name: str, timeout_s: float = START_TIMEOUT_S
+) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise UiError(f"mlflow server exited with code {proc.returncode} before answering")
+            raise UiError(f"{name} exited with code {proc.returncode} before answering")
         try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
+            with urllib.request.urlopen(health_url, timeout=2) as resp:
                 if resp.status == 200:
                     return
         except OSError:
             pass
         time.sleep(0.5)
-    raise UiError(f"mlflow server at {url} did not answer within {timeout_s:.0f} s")
+    raise UiError(f"{name} at {health_url} did not answer within {timeout_s:.0f} s")
 
 
 def stop_ui(proc: subprocess.Popen) -> None:
@@ -108,6 +118,13 @@ def serve(host: str = "127.0.0.1", port: int | None = None) -> int:
     if uri.startswith(("http://", "https://")):
         print(f"the tracking store is already a server: open {uri} in a browser")
         return 0
+    return serve_until_interrupted(
+        "MLflow UI", host, lambda: start_ui(uri, host, port), f"store {uri}"
+    )
+
+
+def serve_until_interrupted(name: str, host: str, start, what: str) -> int:
+    """Start a server with `start()` -> (process, url), print its address, wait for Ctrl-C."""
     if host != "127.0.0.1":
         print(f"warning: serving on {host}: anyone who reaches this machine sees the runs")
     # the server runs in its own process group, so a signal to us must stop it: Ctrl-C
@@ -115,12 +132,12 @@ def serve(host: str = "127.0.0.1", port: int | None = None) -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _interrupt)
-    proc, url = start_ui(uri, host, port)
-    print(f"MLflow UI: {url}   (store {uri}; Ctrl-C stops it)", flush=True)
+    proc, url = start()
+    print(f"{name}: {url}   ({what}; Ctrl-C stops it)", flush=True)
     try:
         proc.wait()
     except KeyboardInterrupt:
-        print("\nstopping the MLflow UI", flush=True)
+        print(f"\nstopping the {name}", flush=True)
     finally:
         stop_ui(proc)
     return 0

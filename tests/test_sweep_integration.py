@@ -82,6 +82,38 @@ def tiny_on_auto_device(tmp_path) -> Path:
     return path
 
 
+def check_optuna_study(folder: Path, table: pd.DataFrame) -> None:
+    """The Optuna study in the sweep folder's SQLite file (what `make dashboard` shows)
+    holds each trial of the table once, in the state the table gives it, with its value
+    or prune reason; nothing is left running."""
+    import optuna
+    from optuna.trial import TrialState
+
+    from pipelines.sweep.searcher import LOST_IN_RESTART
+    from pipelines.sweep.study import storage_url, study_name
+
+    study = optuna.load_study(study_name=study_name(folder), storage=storage_url(folder))
+    assert storage_url(folder) == f"sqlite:///{folder / 'optuna.db'}"
+    told = [t for t in study.trials if "trial_id" in t.user_attrs]
+    assert sorted(t.user_attrs["trial_id"] for t in told) == sorted(table.trial_id)
+    lost = [t for t in study.trials if "trial_id" not in t.user_attrs]
+    assert all(t.state == TrialState.FAIL and t.user_attrs["lost"] == LOST_IN_RESTART for t in lost)
+    state = {
+        "finished": TrialState.COMPLETE,
+        "pruned": TrialState.PRUNED,
+        "failed": TrialState.FAIL,
+    }
+    rows = table.set_index("trial_id")
+    for t in told:
+        row = rows.loc[t.user_attrs["trial_id"]]
+        assert t.state == state[row.state], (t.user_attrs, row.state)
+        if row.state == "finished":
+            assert t.value == pytest.approx(row.objective)
+        if row.state == "pruned":
+            assert t.user_attrs["prune_reason"] == row.reason
+            assert t.intermediate_values  # TPE learns from what a pruned trial reported
+
+
 def mlflow_client():
     from mlflow import MlflowClient
 
@@ -116,6 +148,7 @@ def test_tiny_sweep_end_to_end(sweep_env, tmp_path):
 
     check_parent_run(result, table)
     check_child_runs(result, table)
+    check_optuna_study(result.path, table)
 
 
 def test_trials_no_node_can_hold_are_refused_before_anything_is_recorded(sweep_env, tmp_path):
@@ -225,6 +258,8 @@ def test_killed_driver_resumes_without_loss_or_repeat(sweep_env, tmp_path):
     reported = ray_reported_steps(folder, long_runner)
     assert reported == sorted(reported), reported  # went on from its checkpoint, not step 0
     assert reported[-1] >= next(r["steps"] for r in before["rows"] if r["trial_id"] == long_runner)
+
+    check_optuna_study(folder, table)  # the study's database kept up through the restart
 
     from pipelines.tracking import store as tracking
 

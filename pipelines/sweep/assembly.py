@@ -16,6 +16,7 @@ from pipelines.sweep.progress import ProgressLine
 from pipelines.sweep.pruning import MilestoneScheduler, PruningRules
 from pipelines.sweep.sampling import define_by_run, sampler_for
 from pipelines.sweep.searcher import PruneAwareOptunaSearch
+from pipelines.sweep.study import open_storage, study_name
 from pipelines.sweep.trial import TrialPlan, run_trial
 from pipelines.tracking import store
 from pipelines.tracking.trial_runs import TrialRunLogger
@@ -101,6 +102,8 @@ def build_tuner(
         mode=space.direction,
         sampler=sampler_for(space),
         scheduler=scheduler,
+        storage=open_storage(folder),  # an RDB study: optuna-dashboard reads it live
+        study_name=study_name(folder),
     )
     ledger = SweepLedger(
         scheduler, space.direction, space.budget.max_steps, space.budget.trials, folder

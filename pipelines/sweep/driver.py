@@ -31,6 +31,7 @@ from pipelines.files import write_atomic
 from pipelines.sweep.assembly import build_tuner, check_trials_fit, init_ray, restore_tuner
 from pipelines.sweep.ledger import load_rows
 from pipelines.sweep.space_checks import check_space_before_start
+from pipelines.sweep.study import STORAGE_ENV
 from pipelines.sweep.summary import summarize, summary_text, trials_table
 from pipelines.sweep.trial import TrialPlan
 from pipelines.tracking import store
@@ -231,6 +232,8 @@ def new_meta(
             "data": data,
         },
         "experiment": experiment or space.name,
+        # which Optuna storage holds the study (pipelines/sweep/study.py); never its URL
+        "optuna_storage": "env" if os.environ.get(STORAGE_ENV) else "folder",
     }
 
 

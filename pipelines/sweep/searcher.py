@@ -26,6 +26,8 @@ from pipelines.sweep.pruning import MilestoneScheduler
 
 OPTUNA_STATE = {FINISHED: TrialState.COMPLETE, PRUNED: TrialState.PRUNED, FAILED: TrialState.FAIL}
 
+LOST_IN_RESTART = "asked after the searcher's last snapshot; redone as another trial"
+
 
 class PruneAwareOptunaSearch(OptunaSearch):
     def __init__(self, *args: Any, scheduler: MilestoneScheduler, **kwargs: Any):
@@ -51,6 +53,10 @@ class PruneAwareOptunaSearch(OptunaSearch):
         ended = self.outcome(trial_id, result, error)
         value = finite_or_none((result or {}).get(self.metric))
         final = value if ended.state == FINISHED else None  # only a finished trial has a value
+        # what optuna-dashboard shows beside the sampled values (`make dashboard`)
+        ot_trial.set_user_attr("trial_id", trial_id)
+        if ended.reason:
+            ot_trial.set_user_attr("prune_reason", ended.reason)
         self._ot_study.tell(ot_trial, final, state=OPTUNA_STATE[ended.state])
         self._completed_trials.add(trial_id)
 
@@ -71,6 +77,26 @@ class PruneAwareOptunaSearch(OptunaSearch):
         state.pop("_scheduler", None)
         with open(checkpoint_path, "wb") as f:
             pickle.dump(state, f)
+
+    def restore(self, checkpoint_path: str) -> None:
+        super().restore(checkpoint_path)
+        self._catch_up_with_storage()
+
+    def _catch_up_with_storage(self) -> None:
+        """The study's database (pipelines/sweep/study.py) may be ahead of Ray's last
+        snapshot of this searcher, which a killed driver restores: a trial told after the
+        snapshot is finished there (tell it nothing more), and a trial asked after it is
+        running there but unknown here (Ray starts that work again as a new trial), so it
+        is closed as FAIL instead of showing as running for ever."""
+        storage, known = self._ot_study._storage, set()
+        for trial_id, ot_trial in self._ot_trials.items():
+            known.add(ot_trial._trial_id)
+            if storage.get_trial(ot_trial._trial_id).state.is_finished():
+                self._completed_trials.add(trial_id)
+        for frozen in self._ot_study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if frozen._trial_id not in known:
+                storage.set_trial_user_attr(frozen._trial_id, "lost", LOST_IN_RESTART)
+                storage.set_trial_state_values(frozen._trial_id, TrialState.FAIL)
 
     @property
     def study(self):

@@ -8,28 +8,13 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from pathlib import Path
 
 import pytest
 
 from pipelines.ui import free_port, server_command, start_ui, stop_ui
+from tests.production.browser import browser_missing, chromium
 
 pytestmark = pytest.mark.slow
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-WAIT_S = 60
-
-
-def browser_missing() -> str | None:
-    for path in (CHROMIUM, CHROMEDRIVER):
-        if not path.exists():
-            return f"{path} is missing: apt-get install chromium chromium-driver"
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        return "the selenium package is missing: pip install -e '.[dev]'"
-    return None
 
 
 @pytest.fixture(scope="module")
@@ -103,24 +88,6 @@ def child_run_ids(c, result) -> list[str]:
     from pipelines.tracking.store import child_runs
 
     return [r.info.run_id for r in child_runs(c, result.experiment_id, result.parent_run_id)]
-
-
-def chromium(tmp_path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = str(CHROMIUM)
-    for flag in (
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        f"--user-data-dir={tmp_path / 'chromium-profile'}", "--window-size=1600,1200",
-    ):  # fmt: skip
-        opts.add_argument(flag)
-    # the driver named explicitly: Selenium Manager then downloads nothing
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
-    driver.implicitly_wait(WAIT_S)
-    return driver
 
 
 def format_metric(value: float) -> str:
