@@ -13,7 +13,8 @@ import torch
 from gan_core.data import Dataset
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot on the Agg backend, imported on first use (files, no display)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -59,7 +60,7 @@ def _save_image_grid(images: torch.Tensor, path: Path, scale: int = 4) -> None:
 
 
 def _save_scatter(fake: torch.Tensor, dataset: Dataset, path: Path, title: str) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5, 5))
     real = dataset.x[: len(fake)].numpy()
     ax.scatter(real[:, 0], real[:, 1], s=2, c="0.75", label="real")
@@ -74,7 +75,7 @@ def _save_scatter(fake: torch.Tensor, dataset: Dataset, path: Path, title: str) 
 
 
 def _save_histograms(fake: torch.Tensor, dataset: Dataset, path: Path, title: str) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     real, f = dataset.x.numpy(), fake.numpy()
     k = min(6, real.shape[1])
     names = dataset.columns or [f"x{i}" for i in range(real.shape[1])]
@@ -97,7 +98,7 @@ def _save_histograms(fake: torch.Tensor, dataset: Dataset, path: Path, title: st
 
 def save_score_plot(history: list[dict], path: str | Path, title: str = "") -> Path:
     """G and D scores over steps (docs/field-notes.md#note-002), with 0.5 marked and failure verdicts shaded."""
-    plt = _pyplot()
+    plt = pyplot()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     steps = [r["step"] for r in history]

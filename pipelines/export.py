@@ -21,7 +21,8 @@ from typing import Any
 import yaml
 
 from gan_core.config import GanConfig
-from pipelines.tracking import store
+from pipelines.outcome import RUNNING
+from pipelines.tracking import schema, store
 from pipelines.tracking.lookup import (
     Sweep,
     find_sweep,
@@ -87,14 +88,14 @@ def provenance(sweep: Sweep, run, rank: int, metric: str, mode: str, step: int) 
         "experiment": sweep.experiment,
         "tracking_uri": store.tracking_uri(),
         "trial_run_id": run.info.run_id,
-        "trial_id": run.data.tags.get("trial_id", ""),
+        "trial_id": run.data.tags.get(schema.TRIAL_ID_TAG, ""),
         "rank": rank,
         "metric": metric,
         "mode": mode,
         "value": float(run.data.metrics[metric]),
         "step": int(step),
-        "final_health": run.data.tags.get("final_health", ""),
-        "code_version": sweep.run.data.tags.get("git_commit", "unknown"),
+        "final_health": run.data.tags.get(schema.FINAL_HEALTH_TAG, ""),
+        "code_version": sweep.run.data.tags.get(schema.GIT_COMMIT_TAG, "unknown"),
         "exported_with": store.git_commit(),
         "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
@@ -149,7 +150,7 @@ def sidecar(path: Path) -> Path:
 def _nothing_finished(sweep: Sweep, runs: list, metric: str) -> str:
     states: dict[str, int] = {}
     for r in runs:
-        state = r.data.tags.get("state", "running")
+        state = r.data.tags.get(schema.STATE_TAG, RUNNING)
         states[state] = states.get(state, 0) + 1
     counts = ", ".join(f"{v} {k}" for k, v in sorted(states.items())) or "no trials"
     return (

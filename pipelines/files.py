@@ -1,8 +1,12 @@
-"""Files the sweep rewrites while it runs (its meta, its ledger, the pruning rules' state)."""
+"""Files the sweep rewrites while it runs (its meta, its ledger, the pruning rules' state).
+
+Free of Ray and MLflow, so export and the report find a sweep's folder without them."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+META_FILE = "sweep.json"  # what a resume needs to start the same sweep again, and its runs
 
 
 def write_atomic(path: Path, text: str) -> None:

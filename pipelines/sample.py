@@ -16,6 +16,7 @@ import torch
 
 from pipelines.tracking import store
 from pipelines.tracking.generator_model import GeneratorMeta, draw, load_generator
+from pipelines.tracking.schema import MODEL_URI_TAG
 
 TABLE_SUFFIXES = (".csv", ".parquet")
 SUFFIXES = (".png", ".npy", *TABLE_SUFFIXES)
@@ -58,12 +59,12 @@ def model_uri(run: str) -> str:
         raise ValueError(
             f"no run {run!r} in the tracking store {c.tracking_uri}; {describe_trained(c)}"
         ) from None
-    if "model_uri" not in found.data.tags:
+    if MODEL_URI_TAG not in found.data.tags:
         raise ValueError(
             f"run {run} has no logged generator: `make train` logs it at the end of a run "
             f"(resume an interrupted one with RESUME=1); {describe_trained(c)}"
         )
-    return found.data.tags["model_uri"]
+    return found.data.tags[MODEL_URI_TAG]
 
 
 def describe_trained(c, n: int = 5) -> str:
@@ -73,7 +74,7 @@ def describe_trained(c, n: int = 5) -> str:
     runs = (
         c.search_runs(
             [exp.experiment_id],
-            filter_string="tags.model_uri != ''",
+            filter_string=f"tags.{MODEL_URI_TAG} != ''",
             order_by=["attributes.start_time DESC"],
             max_results=n,
         )
@@ -124,7 +125,9 @@ def save_picture(fake: torch.Tensor, meta: GeneratorMeta, out: Path) -> None:
         return
     frame = table_frame(fake, meta)
     values = frame.to_numpy()
-    plt = _pyplot()
+    from gan_core.plots import pyplot
+
+    plt = pyplot()
     if meta.family == "points":
         fig, ax = plt.subplots(figsize=(5, 5))
         ax.scatter(values[:, 0], values[:, 1], s=3, c="tab:red", alpha=0.6)
@@ -146,12 +149,3 @@ def save_picture(fake: torch.Tensor, meta: GeneratorMeta, out: Path) -> None:
     fig.tight_layout()
     fig.savefig(out, dpi=100)
     plt.close(fig)
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt

@@ -20,7 +20,7 @@ from pathlib import Path
 from pipelines.tracking import store
 
 DEFAULT_PORT = 5000
-START_TIMEOUT_S = 90.0  # ~5 s on an idle machine (DESIGN.md); much more under load
+START_TIMEOUT_S = 90.0  # seconds on an idle machine; much more under load
 
 
 class UiError(RuntimeError):

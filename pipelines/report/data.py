@@ -13,11 +13,10 @@ from pathlib import Path
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from pipelines.outcome import ENDED, PRUNED, RUNNING
+from pipelines.tracking import schema
 from pipelines.tracking.lookup import Sweep, finished_ranked, trial_runs
-
-SUMMARY_ARTIFACT = "summary.json"  # written on the parent run by pipelines/sweep/driver.py
-GRID_ARTIFACT = "samples/final.png"  # the last grid a trial drew (pipelines/tracking/trial_runs.py)
-SCORE_ARTIFACT = "scores.png"
+from pipelines.tracking.schema import SUMMARY_ARTIFACT
 
 
 @dataclass
@@ -50,14 +49,14 @@ class SweepView:
     def prune_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for t in self.trials:
-            if t.state == "pruned":
+            if t.state == PRUNED:
                 key = t.reason or "unknown"
                 counts[key] = counts.get(key, 0) + 1
         return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
 
     @property
     def state_counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(("finished", "pruned", "failed", "running"), 0)
+        counts = dict.fromkeys((*ENDED, RUNNING), 0)
         for t in self.trials:
             counts[t.state] = counts.get(t.state, 0) + 1
         return counts
@@ -74,7 +73,7 @@ def collect(c: MlflowClient, sweep: Sweep) -> SweepView:
         sweep=sweep,
         metric=metric,
         direction=direction,
-        milestones=_ints(sweep.run.data.params.get("pruning.milestones", "")),
+        milestones=_ints(sweep.run.data.params.get(schema.MILESTONES_PARAM, "")),
         trials=trials,
         ranked=ranked,
         summary=read_summary(c, sweep.run_id),
@@ -83,7 +82,7 @@ def collect(c: MlflowClient, sweep: Sweep) -> SweepView:
 
 def trial_view(c: MlflowClient, run, metric: str) -> TrialView:
     tags = run.data.tags
-    sampled = [k for k in tags.get("sampled_keys", "").split(",") if k]
+    sampled = [k for k in tags.get(schema.SAMPLED_KEYS_TAG, "").split(",") if k]
     history = sorted(
         (m.step, m.value)
         for m in c.get_metric_history(run.info.run_id, metric)
@@ -92,10 +91,10 @@ def trial_view(c: MlflowClient, run, metric: str) -> TrialView:
     value = run.data.metrics.get(metric)
     return TrialView(
         run_id=run.info.run_id,
-        trial_id=tags.get("trial_id", run.info.run_name),
-        state=tags.get("state", "running"),
-        reason=tags.get("prune_reason", ""),
-        health=tags.get("final_health", ""),
+        trial_id=tags.get(schema.TRIAL_ID_TAG, run.info.run_name),
+        state=tags.get(schema.STATE_TAG, RUNNING),
+        reason=tags.get(schema.PRUNE_REASON_TAG, ""),
+        health=tags.get(schema.FINAL_HEALTH_TAG, ""),
         value=value if value is not None and math.isfinite(value) else None,
         params={k: run.data.params.get(k, "") for k in sampled},
         history=history,

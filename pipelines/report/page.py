@@ -2,7 +2,7 @@
 
 Objective vs. step for every trial with the pruning points marked, trials stopped per
 reason, parameter importance, the best trials' sample grids side by side, the winner's
-score plot (seeds/002) and the table of trials. Every image is embedded (base64), so the
+score plot (how to read it: docs/health.md) and the table of trials. Every image is embedded (base64), so the
 file stands alone: mail it, open it offline. It is also logged on the sweep's parent run
 (`report/report.html`).
 """
@@ -14,9 +14,8 @@ import html
 import time
 from pathlib import Path
 
+from pipelines.formatting import short
 from pipelines.report.data import (
-    GRID_ARTIFACT,
-    SCORE_ARTIFACT,
     SweepView,
     TrialView,
     artifact_bytes,
@@ -25,10 +24,10 @@ from pipelines.report.data import (
 from pipelines.report.plots import bar_plot, objective_plot
 from pipelines.tracking import store
 from pipelines.tracking.lookup import find_sweep
+from pipelines.tracking.schema import GIT_COMMIT_TAG, GRID_ARTIFACT, REPORT_ARTIFACT, SCORE_ARTIFACT
 
 TOP_GRIDS = 4
 REPORT_DIR = "runs/reports"  # runs/ is git-ignored
-REPORT_ARTIFACT = "report/report.html"
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
@@ -64,7 +63,7 @@ def render(view: SweepView, fetch) -> str:
     sections = [
         f"<h1>Sweep {_e(s.name)}</h1>",
         f"<p class='sub'>experiment {_e(s.experiment)} · parent run {_e(s.run_id)} · "
-        f"code {_e(s.run.data.tags.get('git_commit', 'unknown'))} · "
+        f"code {_e(s.run.data.tags.get(GIT_COMMIT_TAG, 'unknown'))} · "
         f"{_e(view.direction)} {_e(view.metric)} is the objective · "
         f"written {time.strftime('%Y-%m-%d %H:%M')}</p>",
         "<p class='counts'>"
@@ -96,7 +95,7 @@ def _winner(view: SweepView) -> str:
     if not view.ranked:
         return "<p><b>No trial ran to its end</b>: nothing to export. See why below.</p>"
     best = view.ranked[0]
-    params = ", ".join(f"{_e(k)}={_e(_short(v))}" for k, v in best.params.items())
+    params = ", ".join(f"{_e(k)}={_e(short(v))}" for k, v in best.params.items())
     return (
         f"<p><b>Winner: {_e(best.trial_id)}</b> — {_e(view.metric)} {best.value:.4g} at step "
         f"{best.last_step} ({params}). Export it: "
@@ -158,7 +157,7 @@ def _table(view: SweepView) -> str:
     for t in trials:
         value = "" if t.value is None else f"{t.value:.4g}"
         cells = [t.trial_id, t.state, t.reason, t.last_step, value, t.health]
-        cells += [_short(t.params.get(k, "")) for k in keys]
+        cells += [short(t.params.get(k, "")) for k in keys]
         tds = "".join(f"<td>{_e(cell)}</td>" for cell in cells)
         rows.append(f"<tr class='{_e(t.state)}'>{tds}</tr>")
     header = "<tr>" + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr>"
@@ -166,14 +165,7 @@ def _table(view: SweepView) -> str:
 
 
 def _params(t: TrialView) -> str:
-    return ", ".join(f"{_e(k.split('.')[-1])}={_e(_short(v))}" for k, v in t.params.items())
-
-
-def _short(text: str) -> str:
-    try:
-        return f"{float(text):.3g}"
-    except ValueError:
-        return text
+    return ", ".join(f"{_e(k.split('.')[-1])}={_e(short(v))}" for k, v in t.params.items())
 
 
 def _img(png: bytes, alt: str) -> str:

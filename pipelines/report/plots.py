@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 
+from gan_core.plots import pyplot
 from pipelines.report.data import SweepView
 
 STATE_STYLE = {  # colour, line width, alpha: the finished trials stand out
@@ -15,26 +16,17 @@ STATE_STYLE = {  # colour, line width, alpha: the finished trials stand out
 }
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _png(fig) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
-    _pyplot().close(fig)
+    pyplot().close(fig)
     return buf.getvalue()
 
 
 def objective_plot(view: SweepView) -> bytes:
     """Every trial's metric over steps; a pruned trial ends in an x with its reason, the
     milestones are dashed lines, the winner is drawn thick."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(9, 4.6))
     for m in view.milestones:
         ax.axvline(m, color="0.8", ls="--", lw=1)
@@ -102,7 +94,7 @@ def _spans_decades(view: SweepView) -> bool:
 
 def bar_plot(counts: dict[str, float], title: str, xlabel: str, colour: str) -> bytes:
     """Horizontal bars, largest on top: prune reasons or parameter importances."""
-    plt = _pyplot()
+    plt = pyplot()
     items = list(counts.items())[::-1]
     fig, ax = plt.subplots(figsize=(5.2, 0.45 * len(items) + 1.2))
     ax.barh([k for k, _ in items], [v for _, v in items], color=colour)

@@ -27,19 +27,18 @@ import pandas as pd
 from mlflow import MlflowClient
 
 from gan_core.data import BUILTIN_NAMES
-from pipelines.files import write_atomic
+from pipelines.files import META_FILE, write_atomic
 from pipelines.sweep.assembly import build_tuner, check_trials_fit, init_ray, restore_tuner
 from pipelines.sweep.ledger import load_rows
 from pipelines.sweep.space_checks import check_space_before_start
 from pipelines.sweep.study import STORAGE_ENV
 from pipelines.sweep.summary import summarize, summary_text, trials_table
 from pipelines.sweep.trial import TrialPlan
-from pipelines.tracking import store
+from pipelines.tracking import schema, store
 from search_spaces import Space, SpaceError, load_space
 
-META_FILE = "sweep.json"
 TABLE_FILE = "trials.parquet"
-SUMMARY_FILE = "summary.json"
+SUMMARY_FILE = schema.SUMMARY_ARTIFACT  # on disk and on the parent run
 # Ray snapshots the experiment (trials, searcher, callbacks) at most this often; a driver
 # killed between snapshots loses at most this much bookkeeping (trials resume anyway).
 SNAPSHOT_EVERY_S = "2"
@@ -153,18 +152,22 @@ def start_parent(client, exp_id: str, space: Space, folder: Path) -> str:
     params = {
         "space": space.name,
         **{f"budget.{k}": v for k, v in dataclasses.asdict(space.budget).items()},
-        "pruning.milestones": list(space.milestones),
+        schema.MILESTONES_PARAM: list(space.milestones),
         "pruning.quantile": space.pruning.quantile,
         "pruning.min_peers": space.pruning.min_peers,
         "pruning.health": list(space.pruning.health),
         "pruning.health_from": space.pruning.health_from,
         "sampler.seed": space.seed,
         "sampler.startup_trials": space.startup_trials,
-        "objective": f"{space.direction} {space.metric}",
+        schema.OBJECTIVE_PARAM: f"{space.direction} {space.metric}",
     }
-    tags = {"space": space.name, "git_commit": store.git_commit(), "sweep_path": str(folder)}
+    tags = {
+        schema.SPACE_TAG: space.name,
+        schema.GIT_COMMIT_TAG: store.git_commit(),
+        schema.SWEEP_PATH_TAG: str(folder),
+    }
     run_id = store.start_parent_run(client, exp_id, folder.name, params, tags)
-    client.log_text(run_id, space.base.to_yaml(), "base_config.yaml")
+    client.log_text(run_id, space.base.to_yaml(), schema.BASE_CONFIG_ARTIFACT)
     client.log_artifact(run_id, str(space.path))
     return run_id
 
@@ -187,7 +190,7 @@ def finish(space: Space, folder: Path, client, meta: dict) -> SweepResult:
     if lost is not None:
         client.log_artifact(parent, str(folder / TABLE_FILE))
         client.log_artifact(parent, str(folder / SUMMARY_FILE))
-        client.log_text(parent, text, "summary.txt")
+        client.log_text(parent, text, schema.SUMMARY_TEXT_ARTIFACT)
         if complete:
             client.set_terminated(parent, "FINISHED")
     meta["status"] = "finished" if complete else "interrupted"

@@ -3,15 +3,15 @@
 Three rules, checked at each eval point a trial reports, each with the reason recorded:
 
 1. `diverged`: a NaN/inf objective or the monitor's "diverged" verdict stops it at once.
-2. A failure mode (d_dominates, g_dominates, mode_collapse, stall; seeds/002) that the
-   monitor reports from `health_from` (step 500) on stops it: the monitor already asks it
-   to persist for `monitor.patience` eval points, and DESIGN.md measured that the extreme
-   failures never recover once visible at step 500.
-3. `rank@M`: at each milestone M (500, 1000, then doubling; seeds/004) a trial whose
+2. A failure mode (d_dominates, g_dominates, mode_collapse, stall: gan_core/monitor.py)
+   that the monitor reports from `health_from` (step 500) on stops it: the monitor already
+   asks it to persist for `monitor.patience` eval points, and on the calibration set no
+   best-quarter run was flagged at 500 or later (docs/health.md).
+3. `rank@M`: at each milestone M (500, 1000, then doubling: docs/design.md) a trial whose
    objective lies in the worse `quantile` of all values seen at M stops.
 
 Rule 3 is made "synchronous enough" without pausing anyone. ASHA promotes whoever reaches
-a rung first (DESIGN.md); here a milestone ranks nobody until it holds `min_peers` values.
+a rung first (docs/design.md); here a milestone ranks nobody until it holds `min_peers` values.
 A trial that arrives before that keeps training, and its value at M stays on the books: at
 each later report it is judged against everything seen at M by then, once enough values
 exist. So the first trials of a sweep are not promoted by arriving early, only spared

@@ -1,7 +1,7 @@
 """Ray Tune's OptunaSearch, told the truth about how each trial ended.
 
 Ray hands a trial its scheduler stopped to the searcher as complete, with its early
-value (DESIGN.md), so TPE would mix 500-step and 2000-step scores and could call a
+value (TuneController calls `on_trial_complete` with the last result; docs/design.md), so TPE would mix 500-step and 2000-step scores and could call a
 pruned trial the best. Here Optuna hears:
 
 - COMPLETE with the final value only for trials that ran to the end,

@@ -11,6 +11,7 @@ from typing import Any
 import optuna
 import pandas as pd
 
+from pipelines.formatting import short
 from pipelines.outcome import rank_finished
 from pipelines.sweep.ledger import TrialRow
 from pipelines.sweep.sampling import distributions
@@ -104,7 +105,7 @@ def summary_text(summary: dict[str, Any], next_commands: list[str]) -> str:
     ]
     for rank, row in enumerate(summary["top"], 1):
         params = ", ".join(
-            f"{k}={_short(v)}"
+            f"{k}={short(v)}"
             for k, v in row.items()
             if k not in ("trial_id", "objective", "steps") and not _missing(v)
         )
@@ -140,7 +141,3 @@ def _missing(value: Any) -> bool:
 def _plain(value: Any) -> Any:
     """numpy scalars from pandas back to the Python types Optuna's distributions expect."""
     return value.item() if hasattr(value, "item") else value
-
-
-def _short(value: Any) -> str:
-    return f"{value:.3g}" if isinstance(value, float) else str(value)

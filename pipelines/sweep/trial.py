@@ -1,11 +1,12 @@
 """The Ray Tune trainable: one trial is one `Trainer` run of base config + sampled keys.
 
-It reports at the trainer's eval points only (reporting every step cost more than half
-the throughput, DESIGN.md), with the GAN step as the time axis. At each of them it first
-replaces its checkpoint in its own folder, `<sweep>/trials/<trial_id>/trainer.pt`, and at
-milestones, the last step and when the health turns bad it draws a sample grid there too;
-the driver logs the grid to MLflow from that folder (pipelines/tracking/trial_runs.py), so workers
-need no MLflow access, only the storage path that all nodes share.
+It reports at the trainer's eval points only, with the GAN step as the time axis, so the
+sweep's costs are paid there alone (docs/benchmarks.md: a trial runs at 0.92-0.97 of the
+bare trainer's speed). At each of them it first replaces its checkpoint in its own
+folder, `<sweep>/trials/<trial_id>/trainer.pt`, and at milestones, the last step and when
+the health turns bad it draws a sample grid there too; the driver logs the grid to MLflow
+from that folder (pipelines/tracking/trial_runs.py), so workers need no MLflow access,
+only the storage path that all nodes share.
 
 Why its own folder and not Ray's checkpoints: Ray's experiment snapshot names a trial's
 latest checkpoint, and `num_to_keep` deletes older ones; a driver killed between a deletion

@@ -20,13 +20,12 @@ from mlflow.entities import Run, ViewType
 from mlflow.exceptions import MlflowException
 
 from gan_core.config import GanConfig, all_keys
+from pipelines.files import META_FILE
 from pipelines.outcome import rank_finished
-from pipelines.tracking import store
+from pipelines.tracking import schema, store
+from pipelines.tracking.schema import CONFIG_ARTIFACT, KIND_TAG
 
-KIND_TAG = "gansweep.kind"
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
-META_FILE = "sweep.json"  # pipelines/sweep/driver.py's META_FILE, read here without importing Ray
-CONFIG_ARTIFACT = "config.yaml"  # the trial's full config (pipelines/tracking/trial_runs.py)
 
 
 class SweepNotFound(ValueError):
@@ -50,7 +49,7 @@ class Sweep:
     def objective(self) -> tuple[str, str]:
         """(metric, direction) the sweep ranked by: the parent's `objective` param,
         written as "min objective"."""
-        text = self.run.data.params.get("objective", "min objective")
+        text = self.run.data.params.get(schema.OBJECTIVE_PARAM, "min objective")
         direction, _, metric = text.partition(" ")
         return metric or "objective", direction if direction in ("min", "max") else "min"
 
@@ -81,7 +80,7 @@ def latest_sweeps(c: MlflowClient, n: int = 5) -> list[Run]:
     return list(
         c.search_runs(
             ids,
-            filter_string=f"tags.`{KIND_TAG}` = 'sweep'",
+            filter_string=f"tags.`{KIND_TAG}` = '{schema.SWEEP}'",
             order_by=["attributes.start_time DESC"],
             max_results=n,
         )
@@ -96,7 +95,7 @@ def describe_latest(c: MlflowClient, n: int = 5) -> str:
     for r in runs:
         started = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.info.start_time / 1000))
         lines.append(
-            f"  {r.info.run_name}  {r.info.run_id}  (space {r.data.tags.get('space', '?')}, "
+            f"  {r.info.run_name}  {r.info.run_id}  (space {r.data.tags.get(schema.SPACE_TAG, '?')}, "
             f"started {started}, {r.info.status.lower()})"
         )
     return "\n".join(lines)
@@ -110,7 +109,10 @@ def finished_ranked(runs: list[Run], metric: str, mode: str) -> list[Run]:
     """Trials that ran to their end (never pruned or failed) with a finite `metric`, best
     first. The value is the run's latest one, at its last step: the one retraining gives."""
     return rank_finished(
-        runs, lambda r: r.data.tags.get("state"), lambda r: r.data.metrics.get(metric), mode
+        runs,
+        lambda r: r.data.tags.get(schema.STATE_TAG),
+        lambda r: r.data.metrics.get(metric),
+        mode,
     )
 
 
@@ -152,10 +154,10 @@ def _by_run_id(c: MlflowClient, ref: str) -> Run | None:
         run = c.get_run(ref)
     except MlflowException:
         return None
-    if run.data.tags.get(KIND_TAG) != "sweep":
+    if run.data.tags.get(KIND_TAG) != schema.SWEEP:
         raise SweepNotFound(
-            f"run {ref} is not a sweep's parent run (it has no tag {KIND_TAG}=sweep; a trial's "
-            f"run names its sweep in the tag {store.PARENT_TAG}); {describe_latest(c)}"
+            f"run {ref} is not a sweep's parent run (it has no tag {KIND_TAG}={schema.SWEEP}; a trial's "
+            f"run names its sweep in the tag {schema.PARENT_TAG}); {describe_latest(c)}"
         )
     return run
 
@@ -166,7 +168,7 @@ def _by_name(c: MlflowClient, ref: str) -> Run | None:
         return None
     found = c.search_runs(
         ids,
-        filter_string=f"tags.`{KIND_TAG}` = 'sweep' and attributes.run_name = '{_quote(ref)}'",
+        filter_string=f"tags.`{KIND_TAG}` = '{schema.SWEEP}' and attributes.run_name = '{_quote(ref)}'",
         order_by=["attributes.start_time DESC"],
         max_results=1,
     )

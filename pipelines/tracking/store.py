@@ -11,12 +11,14 @@ the trial workers:
   worker that is stopped or dies cannot tag its own run;
 - sample grids reach the driver inside the trials' checkpoints on the storage path,
   which a cluster shares anyway.
-The cost is one `log_batch` per eval point per trial in the driver: ~ms on SQLite, tens of
-ms against a server (DESIGN.md), far below the seconds between eval points.
+The cost is one `log_batch` per eval point per trial in the driver: 0.9-1.5 s of the
+driver's time per 200-step trial against a PostgreSQL-backed server, run creation and
+artifacts included (docs/benchmarks.md, "MLflow s/trial").
 """
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import time
@@ -26,8 +28,18 @@ from typing import Any
 from mlflow import MlflowClient
 from mlflow.entities import Param, RunTag
 
+from pipelines.tracking.schema import (
+    EXPERIMENT_KIND,
+    EXPERIMENT_KIND_TAG,
+    KIND_TAG,
+    LOST,
+    PARENT_TAG,
+    STATE_TAG,
+    SWEEP,
+    TRIAL_ID_TAG,
+)
+
 REPO_ROOT = Path(__file__).resolve().parents[2]  # pipelines/tracking/store.py -> the repo
-PARENT_TAG = "mlflow.parentRunId"
 
 
 def tracking_uri() -> str:
@@ -50,7 +62,7 @@ def experiment_id(c: MlflowClient, name: str) -> str:
         return found.experiment_id
     exp_id = c.create_experiment(name, artifact_location=local_artifact_root(c.tracking_uri, name))
     # MLflow 3's UI opens new experiments in GenAI mode; ours are training runs to compare.
-    c.set_experiment_tag(exp_id, "mlflow.experimentKind", "custom_model_development")
+    c.set_experiment_tag(exp_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
     return exp_id
 
 
@@ -66,7 +78,7 @@ def local_artifact_root(uri: str, name: str) -> str | None:
 def start_parent_run(
     c: MlflowClient, exp_id: str, name: str, params: dict[str, Any], tags: dict[str, str]
 ) -> str:
-    run = c.create_run(exp_id, run_name=name, tags={**tags, "gansweep.kind": "sweep"})
+    run = c.create_run(exp_id, run_name=name, tags={**tags, KIND_TAG: SWEEP})
     log_params(c, run.info.run_id, params)
     return run.info.run_id
 
@@ -102,13 +114,26 @@ def close_lost_runs(c: MlflowClient, exp_id: str, parent_run_id: str, trial_ids:
     sweep's runs are its trials, once each. Returns how many."""
     lost = 0
     for run in child_runs(c, exp_id, parent_run_id):
-        if run.data.tags.get("trial_id") not in trial_ids:
-            set_tags(c, run.info.run_id, {"state": "lost"})
+        if run.data.tags.get(TRIAL_ID_TAG) not in trial_ids:
+            set_tags(c, run.info.run_id, {STATE_TAG: LOST})
             if run.info.status == "RUNNING":
                 c.set_terminated(run.info.run_id, "KILLED")
             c.delete_run(run.info.run_id)
             lost += 1
     return lost
+
+
+def metric_values(record: dict[str, Any], skip=frozenset({"step"})) -> dict[str, float]:
+    """The entries of a record MLflow takes as metrics: finite numbers (not booleans), as
+    floats, except the keys in `skip`."""
+    return {
+        k: float(v)
+        for k, v in record.items()
+        if k not in skip
+        and isinstance(v, (int, float))
+        and not isinstance(v, bool)
+        and math.isfinite(float(v))
+    }
 
 
 def git_commit() -> str:

@@ -6,7 +6,7 @@ twice) when the run resumes after an interruption.
   and as the file it was read from;
 - at eval points: the numeric record, buffered and sent with `log_batch` every
   FLUSH_EVERY eval points and at every checkpoint (one call per eval point costs ms on
-  SQLite, tens of ms against a server: DESIGN.md);
+  SQLite, more against a server: docs/benchmarks.md, "MLflow s/trial");
 - at checkpoints: the buffer, the sample grids of the flushed steps, the score plot so far
   and the checkpoint itself (`checkpoint/checkpoint.pt`);
 - at the end: samples.png, scores.png, metrics.jsonl and the generator (EMA weights if
@@ -21,7 +21,6 @@ checkpoint are trained again and sent then. The run's id lives in the run folder
 from __future__ import annotations
 
 import json
-import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,8 +31,9 @@ from mlflow.entities import Metric
 from gan_core.config import GanConfig
 from gan_core.trainer import Trainer
 from pipelines.export import read_provenance
-from pipelines.tracking import store
+from pipelines.tracking import schema, store
 from pipelines.tracking.generator_model import log_generator
+from pipelines.tracking.schema import SOURCE_TAG
 from pipelines.train import (
     FINAL_SAMPLES,
     METRICS,
@@ -49,7 +49,6 @@ FLUSH_EVERY = 10
 # every eval record has them, the second finite even when a run diverges: the last step
 # MLflow holds is the largest step of either
 STEP_METRICS = ("objective", "perf/steps_per_s")
-SOURCE_TAG = "source.trial_run_id"  # the sweep trial an exported config came from
 
 
 @dataclass
@@ -102,7 +101,7 @@ class TrainRunLogger(TrainHooks):
             if (out / name).is_file():
                 self.c.log_artifact(self.run_id, str(out / name))
         info = log_generator(self.handle.uri, self.run_id, trainer)
-        store.set_tags(self.c, self.run_id, {"model_uri": info.model_uri})
+        store.set_tags(self.c, self.run_id, {schema.MODEL_URI_TAG: info.model_uri})
         self.c.set_terminated(self.run_id, "FINISHED")
 
     # --- sending -----------------------------------------------------------------
@@ -111,15 +110,14 @@ class TrainRunLogger(TrainHooks):
             return
         stamp = store.now_ms()
         metrics = [
-            Metric(k, float(v), stamp, int(r["step"]))
+            Metric(k, v, stamp, int(r["step"]))
             for r in self.buffer
-            for k, v in r.items()
-            if _loggable(k, v)
+            for k, v in store.metric_values(r).items()
         ]
         for start in range(0, len(metrics), 1000):  # MLflow's limit per log_batch
             self.c.log_batch(self.run_id, metrics=metrics[start : start + 1000])
         health = self.buffer[-1].get("health", "ok")
-        store.set_tags(self.c, self.run_id, {"health": health})
+        store.set_tags(self.c, self.run_id, {schema.HEALTH_TAG: health})
         for r in self.buffer:
             grid = self.grids.pop(r["step"], None)
             if grid is not None and grid.is_file():
@@ -150,8 +148,8 @@ class TrainRunLogger(TrainHooks):
             self.c,
             self.run_id,
             {
-                "source.reproduced": str(same).lower(),
-                "source.value_retrained": repr(float(value)),
+                schema.SOURCE_PREFIX + "reproduced": str(same).lower(),
+                schema.SOURCE_PREFIX + "value_retrained": repr(float(value)),
             },
         )
 
@@ -169,14 +167,13 @@ def open_run(
         c.update_run(handle.run_id, status="RUNNING")
         return TrainRunLogger(c, handle, source)
     exp_id = store.experiment_id(c, experiment)
-    # MLflow 3's UI opens an experiment of this kind on its runs, not on GenAI traces
-    c.set_experiment_tag(exp_id, "mlflow.experimentKind", "custom_model_development")
+    c.set_experiment_tag(exp_id, schema.EXPERIMENT_KIND_TAG, schema.EXPERIMENT_KIND)
     run = c.create_run(exp_id, run_name=out.name, tags=start_tags(out, config_path, source))
     handle = RunHandle(store.tracking_uri(), run.info.run_id, exp_id)
     out.mkdir(parents=True, exist_ok=True)
     saved.write_text(json.dumps(handle.__dict__, indent=2))
     store.log_params(c, handle.run_id, cfg.flat())
-    c.log_text(handle.run_id, cfg.to_yaml(), "config.yaml")
+    c.log_text(handle.run_id, cfg.to_yaml(), schema.CONFIG_ARTIFACT)
     if config_path:
         c.log_artifact(handle.run_id, str(config_path), "source_config")
     return TrainRunLogger(c, handle, source)
@@ -184,15 +181,15 @@ def open_run(
 
 def start_tags(out: Path, config_path: str | None, source: dict | None) -> dict[str, str]:
     tags = {
-        "gansweep.kind": "train",
-        "git_commit": store.git_commit(),
+        schema.KIND_TAG: schema.TRAIN,
+        schema.GIT_COMMIT_TAG: store.git_commit(),
         "run_dir": str(out.resolve()),
         "config_path": str(config_path or ""),
     }
     if source:
         tags[SOURCE_TAG] = source.get("trial_run_id", "")
         for key in ("sweep_run_id", "sweep_name", "trial_id", "metric", "value", "step"):
-            tags[f"source.{key}"] = str(source.get(key, ""))
+            tags[schema.SOURCE_PREFIX + key] = str(source.get(key, ""))
     return tags
 
 
@@ -223,9 +220,3 @@ def train_tracked(
 def tracking_last_step(c: MlflowClient, run_id: str) -> int:
     steps = [m.step for key in STEP_METRICS for m in c.get_metric_history(run_id, key)]
     return max(steps, default=-1)
-
-
-def _loggable(key: str, value) -> bool:
-    if key == "step" or isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    return math.isfinite(float(value))

@@ -25,13 +25,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 from mlflow.entities import Metric
 from ray import tune
@@ -41,7 +39,7 @@ from gan_core.config import GanConfig
 from pipelines.outcome import MLFLOW_STATUS, RUNNING
 from pipelines.sweep.ledger import SweepLedger
 from pipelines.sweep.trial import GRID_KEY, SAMPLES_PREFIX, TrialPlan
-from pipelines.tracking import store
+from pipelines.tracking import schema, store
 
 PENDING_FILE = "mlflow_pending.json"
 RETRY_EVERY_S = 2.0
@@ -109,7 +107,7 @@ class TrialRunLogger(tune.Callback):
             self.flush()
         if step <= self.logged_step.get(tid, -1) or self.ledger.row(trial).state != RUNNING:
             return  # replayed after a resume: MLflow has it already, or the trial had ended
-        metrics = {k: float(v) for k, v in result.items() if _loggable(k, v)}
+        metrics = store.metric_values(result, SKIPPED_RESULT_KEYS)
         self.pending.append(["metrics", tid, step, store.now_ms(), metrics])
         self.logged_step[tid] = step
         if result.get(GRID_KEY):
@@ -130,11 +128,15 @@ class TrialRunLogger(tune.Callback):
         """Everything the end of a run needs, taken now (the ledger row is settled)."""
         row = self.ledger.row(trial)
         self.configs.setdefault(trial.trial_id, dict(trial.config))
-        tags = {"state": row.state, "prune_reason": row.reason, "final_health": row.health}
+        tags = {
+            schema.STATE_TAG: row.state,
+            schema.PRUNE_REASON_TAG: row.reason,
+            schema.FINAL_HEALTH_TAG: row.health,
+        }
         if row.error:
-            tags["error"] = row.error[:5000]
+            tags[schema.ERROR_TAG] = row.error[:5000]
         if row.node:
-            tags["node"] = row.node
+            tags[schema.NODE_TAG] = row.node
         title = f"{trial.trial_id}: {row.state} {row.reason}".strip()
         self.pending.append(["finish", trial.trial_id, tags, row.state, row.history, title])
         self.flush()
@@ -221,10 +223,10 @@ class TrialRunLogger(tune.Callback):
             return  # a grid is a picture, not a record: never fail a sweep over one
         step_name = "step_" + grid.name[len(SAMPLES_PREFIX) :]
         with tempfile.TemporaryDirectory(prefix="gansweep-grid-") as tmp:
-            for name in (step_name, "final.png"):
+            for name in (step_name, schema.FINAL_GRID):
                 copy = Path(tmp) / name
                 copy.write_bytes(grid.read_bytes())
-                self.client.log_artifact(run_id, str(copy), "samples")
+                self.client.log_artifact(run_id, str(copy), schema.GRID_DIR)
 
     # --- runs ---------------------------------------------------------------------
     def run_id(self, tid: str) -> str:
@@ -234,7 +236,7 @@ class TrialRunLogger(tune.Callback):
 
     def _find_run(self, trial_id: str) -> str | None:
         for run in store.child_runs(self.client, self.experiment_id, self.parent_run_id):
-            if run.data.tags.get("trial_id") == trial_id:
+            if run.data.tags.get(schema.TRIAL_ID_TAG) == trial_id:
                 history = self.client.get_metric_history(run.info.run_id, "objective")
                 logged = max((m.step for m in history), default=-1)
                 self.found_step[trial_id] = logged
@@ -245,11 +247,11 @@ class TrialRunLogger(tune.Callback):
     def _create_run(self, tid: str) -> str:
         config = self.configs.get(tid, {})
         tags = {
-            store.PARENT_TAG: self.parent_run_id,
-            "trial_id": tid,
-            "space": self.space_name,
-            "state": "running",
-            "sampled_keys": ",".join(sorted(config)),
+            schema.PARENT_TAG: self.parent_run_id,
+            schema.TRIAL_ID_TAG: tid,
+            schema.SPACE_TAG: self.space_name,
+            schema.STATE_TAG: RUNNING,
+            schema.SAMPLED_KEYS_TAG: ",".join(sorted(config)),
         }
         run = self.client.create_run(self.experiment_id, run_name=tid, tags=tags)
         store.log_params(self.client, run.info.run_id, self.config(tid).flat())
@@ -264,12 +266,12 @@ class TrialRunLogger(tune.Callback):
     def finish(self, tid: str, tags: dict, state: str, history: list, title: str) -> None:
         run_id = self.run_id(tid)
         store.set_tags(self.client, run_id, tags)
-        self.client.log_text(run_id, self.config(tid).to_yaml(), "config.yaml")
+        self.client.log_text(run_id, self.config(tid).to_yaml(), schema.CONFIG_ARTIFACT)
         if history:
             from gan_core.plots import save_score_plot  # matplotlib only here
 
             with tempfile.TemporaryDirectory(prefix="gansweep-art-") as tmp:
-                plot = save_score_plot(history, Path(tmp) / "scores.png", title)
+                plot = save_score_plot(history, Path(tmp) / schema.SCORE_ARTIFACT, title)
                 self.client.log_artifact(run_id, str(plot))
         self.client.set_terminated(run_id, MLFLOW_STATUS.get(state, "FAILED"))
 
@@ -288,12 +290,6 @@ def relog(folder: Path) -> bool:
         return True
     print(f"{logger.uri} still unreachable; {path} kept", file=sys.stderr)
     return False
-
-
-def _loggable(key: str, value: Any) -> bool:
-    if key in SKIPPED_RESULT_KEYS or not isinstance(value, (int, float)) or isinstance(value, bool):
-        return False
-    return math.isfinite(float(value))
 
 
 if __name__ == "__main__":
