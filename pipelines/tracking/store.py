@@ -27,6 +27,7 @@ from typing import Any
 
 from mlflow import MlflowClient
 from mlflow.entities import Param, RunTag
+from mlflow.exceptions import MlflowException
 
 from pipelines.tracking.schema import (
     EXPERIMENT_KIND,
@@ -134,6 +135,19 @@ def metric_values(record: dict[str, Any], skip=frozenset({"step"})) -> dict[str,
         and not isinstance(v, bool)
         and math.isfinite(float(v))
     }
+
+
+def refused(err: BaseException) -> bool:
+    """True when writing the same thing again cannot succeed: the store answered and said no
+    (MLflow's 4xx codes: an invalid or conflicting value, a run that is gone), or the write
+    itself is broken (a bug in what we send). False when the store could not be reached or
+    failed on its side (no answer, a timeout, a 5xx, an OSError): that write can wait and be
+    retried. MLflow raises both as MlflowException; its error code tells them apart (a
+    connection failure comes as INTERNAL_ERROR, i.e. 500)."""
+    if isinstance(err, MlflowException):
+        status = err.get_http_status_code()
+        return 400 <= status < 500 and status != 429  # 429: too many requests, wait
+    return not isinstance(err, OSError)
 
 
 def git_commit() -> str:

@@ -10,7 +10,10 @@
 Never blocks or fails the sweep on MLflow: every write is queued and the queue is flushed
 in order; when the server cannot be reached (restarting, down) the writes wait in the
 queue and are retried at the next result (at most every RETRY_EVERY_S), so nothing is lost
-and nothing is written twice. The queue is part of the callback, which Ray snapshots with
+and nothing is written twice. A write the store refuses (`store.refused`: a 4xx such as an
+invalid value, or a bug in the write) would fail again however often it is sent: it is
+reported with its trial, run and keys, kept in `<sweep>/mlflow_refused.json`, and the
+queue goes on without it. The queue is part of the callback, which Ray snapshots with
 the experiment. If the server is still down when the sweep ends, after waiting up to
 GANSWEEP_MLFLOW_WAIT_S (default 60 s), the sweep says so and writes the queue to
 `<sweep>/mlflow_pending.json`; `python -m pipelines.tracking.trial_runs <sweep folder>` logs it
@@ -36,12 +39,14 @@ from ray import tune
 from ray.tune.result import AUTO_RESULT_KEYS
 
 from gan_core.config import GanConfig
+from pipelines.files import write_atomic
 from pipelines.outcome import MLFLOW_STATUS, RUNNING
 from pipelines.sweep.ledger import SweepLedger
 from pipelines.sweep.trial import GRID_KEY, SAMPLES_PREFIX, TrialPlan
 from pipelines.tracking import schema, store
 
 PENDING_FILE = "mlflow_pending.json"
+REFUSED_FILE = "mlflow_refused.json"  # writes the store said no to, with its answer
 RETRY_EVERY_S = 2.0
 # a blip is ridden out by the queue, not by the client's own retries, which block the driver
 # (MLflow's default: 7 retries with exponential backoff, minutes)
@@ -71,6 +76,7 @@ class TrialRunLogger(tune.Callback):
         self._full: dict[str, GanConfig] = {}  # built from them once (not pickled: rebuilt)
         self.found_step: dict[str, int] = {}  # the last step MLflow held when a run was found
         self.pending: list[list] = []  # writes not yet in MLflow, in order (JSON-able)
+        self.refused: list[dict] = []  # writes the store refused, with its answer
         self.down_since: float | None = None
         self.last_try = 0.0
         self.log_seconds = 0.0  # time spent in MLflow calls (benchmarks/cluster_throughput.py)
@@ -146,16 +152,22 @@ class TrialRunLogger(tune.Callback):
         return self.down_since is None or time.time() - self.last_try >= RETRY_EVERY_S
 
     def flush(self) -> bool:
-        """Write the queue in order; on the first failure keep the rest for later."""
+        """Write the queue in order. A write the store refuses is set aside and the queue
+        goes on; when the store cannot be reached, that write and the rest wait."""
         if not self.pending or not self._reachable():
             return not self.pending
         self.last_try = time.time()
         started = time.perf_counter()
         try:
             while self.pending:
-                self._apply(self.pending[0])
+                try:
+                    self._apply(self.pending[0])
+                except Exception as err:
+                    if not store.refused(err):
+                        raise
+                    self.set_aside(self.pending[0], err)
                 self.pending.pop(0)
-        except Exception as err:  # unreachable or refusing: keep the writes, retry later
+        except Exception as err:  # unreachable (store.refused says no): retry later
             if self.down_since is None:
                 self.down_since = time.time()
                 print(
@@ -174,6 +186,20 @@ class TrialRunLogger(tune.Callback):
             )
             self.down_since = None
         return True
+
+    def set_aside(self, op: list, err: BaseException) -> None:
+        """Say which write was refused and why, keep it in the sweep's folder, go on."""
+        kind, tid = op[0], op[1]
+        run_id = self.run_ids.get(tid, "not created")
+        error = f"{type(err).__name__}: {err}"[:2000]
+        self.refused.append({"op": op, "run_id": run_id, "keys": _keys(op), "error": error})
+        path = Path(self.plan.folder) / REFUSED_FILE
+        write_atomic(path, json.dumps(self.refused, indent=1, default=str))
+        print(
+            f"MLflow at {self.uri} refused the {kind} write of trial {tid} (run {run_id}, "
+            f"keys {', '.join(_keys(op)) or '-'}): {error}; kept in {path}, the sweep goes on",
+            file=sys.stderr,
+        )
 
     def flush_or_keep(self, wait_s: float) -> bool:
         """At the end: retry for up to `wait_s`, then keep what is left in the sweep's folder."""
@@ -283,6 +309,7 @@ def relog(folder: Path) -> bool:
     logger = TrialRunLogger.__new__(TrialRunLogger)
     logger.__dict__.update(state, _client=None, down_since=None, last_try=0.0, log_seconds=0.0)
     logger.__dict__.update(plan=TrialPlan(**state["plan"]), ledger=None, found_step={}, _full={})
+    logger.refused = []
     logger.logged_step = {}
     if logger.flush():
         path.unlink()
@@ -290,6 +317,18 @@ def relog(folder: Path) -> bool:
         return True
     print(f"{logger.uri} still unreachable; {path} kept", file=sys.stderr)
     return False
+
+
+def _keys(op: list) -> list[str]:
+    """The MLflow keys a queued write holds: metric names, tag names, a grid's file."""
+    kind = op[0]
+    if kind == "metrics":
+        return sorted(op[4])
+    if kind == "finish":
+        return sorted(op[2])
+    if kind == "grid":
+        return [Path(op[2]).name]
+    return []
 
 
 if __name__ == "__main__":
