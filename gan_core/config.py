@@ -121,10 +121,10 @@ class ModelConfig:
         choices=("tanh", "linear"),
     )
     categorical_head: str = opt(
-        "gumbel",
-        "tables: G's output for each categorical column: gumbel (Gumbel-softmax, tau 0.2, "
-        "as CTGAN) or softmax",
-        choices=("gumbel", "softmax"),
+        "softmax",
+        "tables: G's output for each categorical column: softmax (measured better, "
+        "docs/tables.md) or gumbel (Gumbel-softmax, tau 0.2, as CTGAN)",
+        choices=("softmax", "gumbel"),
     )
     kernel_size: int = opt(
         4, "dcgan kernel size; must be divisible by the stride (2) to avoid checkerboards", low=2
