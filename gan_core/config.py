@@ -129,17 +129,49 @@ class ModelConfig:
     kernel_size: int = opt(
         4, "dcgan kernel size; must be divisible by the stride (2) to avoid checkerboards", low=2
     )
+    pack: int = opt(
+        1,
+        "PacGAN: D judges this many samples concatenated (images: along channels) and gives "
+        "one logit per pack; 1 = off; optim.batch_size must be divisible by it",
+        low=1,
+        high=16,
+    )
+    minibatch_std: int = opt(
+        0,
+        "ProGAN: D's features get the mean std across groups of this many samples as one "
+        "more feature; 0 = off",
+        low=0,
+        high=64,
+    )
+    d_activation: str = opt(
+        "leaky_relu",
+        "D's hidden activation: leaky_relu, or maxout (the max of model.maxout_pieces linear "
+        "pieces per unit, PacGAN's D)",
+        choices=("leaky_relu", "maxout"),
+    )
+    maxout_pieces: int = opt(5, "linear pieces per maxout unit (PacGAN: 5)", low=2, high=16)
+    info_categorical: int = opt(
+        0, "InfoGAN: categories of one categorical latent code fed to G (0 = none)", low=0
+    )
+    info_continuous: int = opt(
+        0, "InfoGAN: continuous latent codes, uniform in [-1, 1], fed to G (0 = none)", low=0
+    )
 
 
 @dataclass
 class LossConfig:
     type: str = opt(
         "bce",
-        "bce (non-saturating), hinge, lsgan (least squares), wgan_gp (Wasserstein + gradient penalty)",
-        choices=("bce", "hinge", "lsgan", "wgan_gp"),
+        "bce (non-saturating), hinge, lsgan (least squares), wgan_gp (Wasserstein + gradient "
+        "penalty), rpgan (relativistic pairing: D scores real minus fake, R3GAN)",
+        choices=("bce", "hinge", "lsgan", "wgan_gp", "rpgan"),
     )
     gp_weight: float = opt(10.0, "gradient-penalty weight of wgan_gp", low=0.0)
     r1_weight: float = opt(0.0, "R1 penalty weight on D's gradient at real data (0 = off)", low=0.0)
+    r2_weight: float = opt(0.0, "R2 penalty weight on D's gradient at fakes (0 = off)", low=0.0)
+    info_weight: float = opt(
+        1.0, "InfoGAN: weight of the mutual-information term in G's and Q's loss", low=0.0
+    )
     feature_matching: float = opt(
         0.0, "weight of the feature-matching term in G's loss (0 = off)", low=0.0
     )
@@ -181,6 +213,11 @@ class TricksConfig:
     fresh_noise_g: bool = opt(True, "draw new z for the G step instead of reusing the D step's z")
     ema_decay: float = opt(
         0.0, "EMA of G's weights for evaluation and export (0 = off, e.g. 0.999)", low=0.0, high=1.0
+    )
+    diffaugment: list = opt(
+        [],
+        "DiffAugment for images: policies applied to real and fake before D, any of "
+        "color, translation, cutout (e.g. translation,cutout,color); empty = off",
     )
 
 
@@ -315,6 +352,7 @@ class GanConfig:
                 f"{source}: optim.d_steps_per_g={self.optim.d_steps_per_g} and "
                 f"optim.g_steps_per_d={self.optim.g_steps_per_d}: set at most one of them above 1"
             )
+        self._validate_d_batch(source)
         uses_targets = self.loss.type in ("bce", "lsgan")
         for key in ("label_smoothing", "label_flip"):
             if getattr(self.tricks, key) > 0 and not uses_targets:
@@ -323,6 +361,33 @@ class GanConfig:
                     f"but loss.type is {self.loss.type!r}; set tricks.{key}: 0 or change the loss"
                 )
 
+    def _validate_d_batch(self, source: str) -> None:
+        """D's batch tricks need batches that split evenly into packs and groups."""
+        m, n = self.model, self.optim.batch_size
+        if n % m.pack:
+            raise ConfigError(
+                f"{source}: optim.batch_size={n} is not divisible by model.pack={m.pack}: D "
+                f"judges whole packs; set optim.batch_size to a multiple of {m.pack}"
+            )
+        if m.minibatch_std and (n // m.pack) % m.minibatch_std:
+            raise ConfigError(
+                f"{source}: model.minibatch_std={m.minibatch_std} must divide the {n // m.pack} "
+                f"inputs D sees per batch (optim.batch_size / model.pack); pick a divisor"
+            )
+        if m.pack > 1 and (m.info_categorical or m.info_continuous):
+            raise ConfigError(
+                f"{source}: model.pack={m.pack} with InfoGAN codes: Q predicts one sample's "
+                "codes, a packed D sees several; set model.pack: 1 or drop model.info_*"
+            )
+        unknown = sorted(set(self.tricks.diffaugment) - set(DIFFAUGMENT_POLICIES))
+        if unknown:
+            raise ConfigError(
+                f"{source}: tricks.diffaugment has unknown policies {unknown}; "
+                f"use any of {list(DIFFAUGMENT_POLICIES)}"
+            )
+
+
+DIFFAUGMENT_POLICIES = ("color", "translation", "cutout")  # the order they are applied in
 
 # --- populations: which keys may differ between members (docs/population.md) --
 # A population trains K trials as one batched model (gan_core/population). Its *shape*
@@ -337,6 +402,8 @@ POPULATION_MEMBER_KEYS = frozenset(
         "model.d_dropout",
         "loss.gp_weight",
         "loss.r1_weight",
+        "loss.r2_weight",  # refused away from 0 until populations batch it (unbatched_tricks)
+        "loss.info_weight",
         "loss.feature_matching",
         "optim.lr_g",
         "optim.lr_d",
@@ -373,9 +440,16 @@ POPULATION_SHAPE_KEYS = frozenset(
         "model.output_activation",
         "model.categorical_head",  # a table's softmax or Gumbel-softmax blocks: one graph
         "model.kernel_size",
+        "model.pack",  # D's input width
+        "model.minibatch_std",  # one more D feature
+        "model.d_activation",
+        "model.maxout_pieces",
+        "model.info_categorical",  # G's input width and Q's head
+        "model.info_continuous",
         "loss.type",
         "optim.batch_size",
         "tricks.separate_batches",  # D(real), D(fake) vs D(cat): two graphs
+        "tricks.diffaugment",
         "train.eval_every",  # members at the same step evaluate together
         "train.checkpoint_every",
         "train.eval_samples",
@@ -384,6 +458,26 @@ POPULATION_SHAPE_KEYS = frozenset(
         "train.threads",
     }
 )
+
+
+# The tricks of docs/pacgan.md the plain Trainer has and populations do not batch yet.
+UNBATCHED_TRICKS = (
+    "model.pack",
+    "model.minibatch_std",
+    "model.d_activation",
+    "model.info_categorical",
+    "model.info_continuous",
+    "loss.r2_weight",
+    "tricks.diffaugment",
+)
+
+
+def unbatched_tricks(cfg: GanConfig) -> list[str]:
+    """`key=value` of each trick set away from its default that populations cannot train."""
+    default = GanConfig().flat()
+    flat = cfg.flat()
+    found = [f"{k}={flat[k]!r}" for k in UNBATCHED_TRICKS if flat[k] != default[k]]
+    return found + (["loss.type='rpgan'"] if cfg.loss.type == "rpgan" else [])
 
 
 def population_role(dotted: str) -> str:
@@ -483,6 +577,8 @@ def coerce(value: Any, f: dataclasses.Field, where: str) -> Any:
                 raise TypeError
             return float(value)  # YAML reads 2e-4 as a string; float() takes it
         if t is list:
+            if value is None or value == "":  # `key=` on the command line: the empty list
+                return []
             if isinstance(value, str):
                 value = [v.strip() for v in value.split(",") if v.strip()]
             if not isinstance(value, (list, tuple)):

@@ -17,7 +17,7 @@ from torch import Tensor
 from gan_core.config import ConfigError
 
 Target = Tensor | float
-LOSS_TYPES = ("bce", "lsgan", "hinge", "wgan_gp")
+LOSS_TYPES = ("bce", "lsgan", "hinge", "wgan_gp", "rpgan")
 
 
 def _bce(logits: Tensor, target: Target) -> Tensor:
@@ -45,17 +45,24 @@ def d_loss(
         return F.relu(1 - real_logits).mean(-1) + F.relu(1 + fake_logits).mean(-1)
     if loss_type == "wgan_gp":
         return fake_logits.mean(-1) - real_logits.mean(-1)
+    if loss_type == "rpgan":  # RpGAN (Huang et al. 2024): each real judged against its paired fake
+        return F.softplus(fake_logits - real_logits).mean(-1)
     raise ConfigError(f"loss.type={loss_type!r} is not one of {list(LOSS_TYPES)}")
 
 
-def g_loss(loss_type: str, fake_logits: Tensor) -> Tensor:
-    """G's loss; bce is the non-saturating form -log D(G(z)) (Goodfellow et al. 2014)."""
+def g_loss(loss_type: str, fake_logits: Tensor, real_logits: Tensor | None = None) -> Tensor:
+    """G's loss; bce is the non-saturating form -log D(G(z)) (Goodfellow et al. 2014).
+
+    rpgan alone needs `real_logits`: G raises each fake above its paired real.
+    """
     if loss_type == "bce":
         return F.softplus(-fake_logits).mean(-1)
     if loss_type == "lsgan":
         return 0.5 * (fake_logits - 1).square().mean(-1)
     if loss_type in ("hinge", "wgan_gp"):
         return -fake_logits.mean(-1)
+    if loss_type == "rpgan":
+        return F.softplus(real_logits - fake_logits).mean(-1)
     raise ConfigError(f"loss.type={loss_type!r} is not one of {list(LOSS_TYPES)}")
 
 
@@ -88,9 +95,23 @@ def gradient_penalty(
     return (norm - 1).square().mean(-1)
 
 
-def r1_penalty(D: Callable[[Tensor], Tensor], real: Tensor, lead: int = 1) -> Tensor:
-    """R1 (Mescheder et al. 2018): 0.5 * mean ||grad D(x)||^2 at real data; caller weights it."""
-    return 0.5 * _input_gradient(D, real, lead).square().sum(-1).mean(-1)
+def r1_penalty(D: Callable[[Tensor], Tensor], x: Tensor, lead: int = 1) -> Tensor:
+    """R1 (Mescheder et al. 2018): 0.5 * mean ||grad D(x)||^2 at real data; the same at
+    fakes is R2 (R3GAN pairs them). The caller weights it."""
+    return 0.5 * _input_gradient(D, x, lead).square().sum(-1).mean(-1)
+
+
+def info_loss(q_out: Tensor, category: Tensor | None, continuous: Tensor) -> Tensor:
+    """InfoGAN (Chen et al. 2016): minus the mutual-information lower bound, up to H(c).
+
+    Cross-entropy of Q's categorical logits against the drawn category, plus the Gaussian
+    (unit-variance) negative log-likelihood of the continuous codes: -E log Q(c|x) + const.
+    """
+    k = q_out.shape[1] - continuous.shape[1]
+    loss = 0.5 * (q_out[:, k:] - continuous).square().sum(1).mean()
+    if category is not None:
+        loss = loss + F.cross_entropy(q_out[:, :k], category)
+    return loss
 
 
 def feature_matching(D: torch.nn.Module, real: Tensor, fake: Tensor) -> Tensor:

@@ -38,6 +38,14 @@ def image_grid(images: torch.Tensor, ncols: int = 8) -> np.ndarray:
     return grid
 
 
+def save_image_rows(images: torch.Tensor, path: str | Path, ncols: int) -> Path:
+    """A mosaic of (N, C, H, W) images in rows of `ncols` (e.g. one row per latent code)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _save_image_grid(images, path, ncols=ncols)
+    return path
+
+
 def save_samples(fake: torch.Tensor, dataset: Dataset, path: str | Path, title: str = "") -> Path:
     """Write a picture of generated samples suited to the data family."""
     path = Path(path)
@@ -51,10 +59,10 @@ def save_samples(fake: torch.Tensor, dataset: Dataset, path: str | Path, title: 
     return path
 
 
-def _save_image_grid(images: torch.Tensor, path: Path, scale: int = 4) -> None:
+def _save_image_grid(images: torch.Tensor, path: Path, scale: int = 4, ncols: int = 8) -> None:
     from PIL import Image
 
-    grid = image_grid(images)
+    grid = image_grid(images, ncols)
     img = Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid)
     img.resize((img.width * scale, img.height * scale), Image.NEAREST).save(path)
 

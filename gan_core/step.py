@@ -14,8 +14,9 @@ import torch
 from torch import nn
 
 from gan_core import losses
+from gan_core.augment import diffaugment
 from gan_core.config import GanConfig
-from gan_core.models import sample_latent
+from gan_core.models import info_codes, sample_latent
 
 
 @dataclass
@@ -59,25 +60,36 @@ def _d_targets(cfg: GanConfig, n: int, device, generator: torch.Generator | None
 
 
 def _d_logits(D: nn.Module, real, fake, separate: bool):
+    """D's logits for real and fake: one per sample, or one per pack with model.pack."""
     if separate:  # tricks.separate_batches: BN statistics of one kind at a time
         return D(real), D(fake)
-    logits = D(torch.cat([real, fake]))
-    return logits[: len(real)], logits[len(real) :]
+    return D(torch.cat([real, fake])).chunk(2)  # equal halves: packs never mix the two
+
+
+def _info_term(m: GanModules, fake: torch.Tensor, z: torch.Tensor, cfg: GanConfig):
+    """InfoGAN's lambda * (-MI lower bound) of the codes in z, read back from fake by Q."""
+    return cfg.loss.info_weight * losses.info_loss(m.D.q(fake), *info_codes(z, cfg.model))
 
 
 def d_update(m: GanModules, real: torch.Tensor, z: torch.Tensor, cfg: GanConfig, noise: float):
     """One D update on a real batch and fakes of z; returns (loss, real_logits, fake_logits)."""
     with torch.no_grad():
         fake = m.G(z)
+    policies = cfg.tricks.diffaugment
+    real, fake = diffaugment(real, policies), diffaugment(fake, policies)  # tricks.diffaugment
     real_logits, fake_logits = _d_logits(
         m.D, _noisy(real, noise), _noisy(fake, noise), cfg.tricks.separate_batches
     )
-    real_t, fake_t = _d_targets(cfg, len(real), real.device)
+    real_t, fake_t = _d_targets(cfg, len(real_logits), real.device)
     loss = losses.d_loss(cfg.loss.type, real_logits, fake_logits, real_t, fake_t)
     if cfg.loss.type == "wgan_gp":
         loss = loss + cfg.loss.gp_weight * losses.gradient_penalty(m.D, real, fake)
     if cfg.loss.r1_weight > 0:
         loss = loss + cfg.loss.r1_weight * losses.r1_penalty(m.D, real)
+    if cfg.loss.r2_weight > 0:  # loss.r2_weight: R2, the same zero-centred penalty at fakes
+        loss = loss + cfg.loss.r2_weight * losses.r1_penalty(m.D, fake)
+    if m.D.q_head is not None:  # model.info_*: Q (on D's body) learns to read the codes
+        loss = loss + _info_term(m, fake, z, cfg)
     m.opt_d.zero_grad(set_to_none=True)
     loss.backward()
     m.opt_d.step()
@@ -89,7 +101,14 @@ def g_update(m: GanModules, real: torch.Tensor, z: torch.Tensor, cfg: GanConfig,
     # compute, and leaves D's .grad holding its own last update for grad_norm/d.
     m.D.requires_grad_(False)
     fake = m.G(z)
-    loss = losses.g_loss(cfg.loss.type, m.D(_noisy(fake, noise)))
+    policies = cfg.tricks.diffaugment
+    seen = diffaugment(fake, policies)  # tricks.diffaugment: G's gradient flows through it
+    real_logits = (
+        m.D(_noisy(diffaugment(real, policies), noise)) if cfg.loss.type == "rpgan" else None
+    )
+    loss = losses.g_loss(cfg.loss.type, m.D(_noisy(seen, noise)), real_logits)
+    if m.D.q_head is not None:  # model.info_*: G makes its codes readable from its samples
+        loss = loss + _info_term(m, fake, z, cfg)
     if cfg.loss.feature_matching > 0:
         loss = loss + cfg.loss.feature_matching * losses.feature_matching(m.D, real, fake)
     m.opt_g.zero_grad(set_to_none=True)

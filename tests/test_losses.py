@@ -16,6 +16,7 @@ from gan_core.losses import (
     feature_matching,
     g_loss,
     gradient_penalty,
+    info_loss,
     r1_penalty,
 )
 from gan_core.models import build_models, sample_latent
@@ -70,6 +71,23 @@ def test_d_hinge_known_value_ignores_targets():
 def test_d_wgan_known_value():
     real, fake = torch.tensor([3.0, 1.0]), torch.tensor([-1.0, 0.0])
     assert d_loss("wgan_gp", real, fake, 1.0, 0.0).item() == pytest.approx(-0.5 - 2.0)
+
+
+def test_rpgan_known_values_depend_on_the_pairs_differences_only():
+    real, fake = torch.tensor([2.0, 0.0]), torch.tensor([0.0, 1.0])
+    expected_d = (softplus(-2.0) + softplus(1.0)) / 2  # softplus(fake - real) per pair
+    assert d_loss("rpgan", real, fake, 1.0, 0.0).item() == pytest.approx(expected_d)
+    assert d_loss("rpgan", real + 5, fake + 5, 1.0, 0.0).item() == pytest.approx(expected_d)
+    expected_g = (softplus(2.0) + softplus(-1.0)) / 2  # softplus(real - fake)
+    assert g_loss("rpgan", fake, real).item() == pytest.approx(expected_g)
+
+
+def test_info_loss_is_cross_entropy_plus_gaussian_nll():
+    category, continuous = torch.tensor([0, 2]), torch.tensor([[0.5], [-0.5]])
+    blind = torch.zeros(2, 4)  # uniform over 3 categories, continuous guess 0
+    assert info_loss(blind, category, continuous).item() == pytest.approx(math.log(3) + 0.5 * 0.25)
+    sure = torch.tensor([[20.0, 0.0, 0.0, 0.5], [0.0, 0.0, 20.0, -0.5]])
+    assert info_loss(sure, category, continuous).item() == pytest.approx(0.0, abs=1e-6)
 
 
 @pytest.mark.parametrize(
@@ -199,6 +217,7 @@ def test_g_loss_gradients_reach_every_g_parameter(loss_type, shape):
     torch.manual_seed(0)
     cfg = ModelConfig(ngf=8, ndf=8, latent_dim=4)
     G, D = build_models(cfg, shape)
-    g_loss(loss_type, D(G(sample_latent(16, cfg)))).backward()
+    real_logits = D(torch.randn(16, *shape))  # used by rpgan only
+    g_loss(loss_type, D(G(sample_latent(16, cfg))), real_logits).backward()
     for name, p in G.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name

@@ -150,13 +150,29 @@ ALTERNATIVES = {
     "spectral_norm": (True, DIGITS),
     "output_activation": ("linear", DIGITS),
     "kernel_size": (6, DIGITS),
+    "pack": (2, DIGITS),
+    "minibatch_std": (4, DIGITS),
+    "d_activation": ("maxout", DIGITS),
+    "info_categorical": (10, DIGITS),
+    "info_continuous": (2, DIGITS),
 }
 
 
 def test_every_key_has_an_alternative():
     keys = {f.name for f in dataclasses.fields(ModelConfig)}
-    # latent_dist: test_latent_dist_*; categorical_head (mixed tables only): test_tables.py
-    assert keys - {"latent_dist", "categorical_head"} == set(ALTERNATIVES)
+    # latent_dist: test_latent_dist_*; categorical_head (mixed tables only): test_tables.py;
+    # maxout_pieces (acts with maxout only): test_tricks.py
+    assert keys - {"latent_dist", "categorical_head", "maxout_pieces"} == set(ALTERNATIVES)
+
+
+def test_pack_stacks_images_along_channels():
+    cfg = small(pack=3)
+    _, D = build_models(cfg, (3, 8, 8))
+    assert D.body[0].in_channels == 9
+    x = torch.randn(6, 3, 8, 8)
+    stacked = torch.cat([x[0:3].flatten(0, 1)[None], x[3:6].flatten(0, 1)[None]])  # (2, 9, 8, 8)
+    torch.testing.assert_close(D.packed(x), stacked)
+    assert D(x).shape == (2,)
 
 
 @pytest.mark.parametrize("key", sorted(ALTERNATIVES))

@@ -9,6 +9,7 @@ import math
 import pytest
 import torch
 
+from gan_core.config import ConfigError
 from gan_core.population.trainer import PopulationTrainer
 from gan_core.trainer import Trainer
 from tests.helpers import tiny_digits_config, tiny_points_config
@@ -177,3 +178,12 @@ def test_a_dcgan_member_tracks_the_plain_trainer_within_rounding():
         for key, value in b.items():
             if isinstance(value, float):
                 assert math.isclose(a[key], value, rel_tol=1e-4, abs_tol=1e-6), key
+
+
+@pytest.mark.parametrize(
+    "overrides, named",
+    [({"model.pack": 2}, "model.pack=2"), ({"loss.type": "rpgan"}, "rpgan")],
+)
+def test_tricks_populations_do_not_batch_are_refused_by_name(overrides, named):
+    with pytest.raises(ConfigError, match=named):
+        PopulationTrainer([tiny_points_config(**overrides)])

@@ -1,13 +1,20 @@
 """Each trick of the field notes is a config key; each test shows the key takes effect
 in training (the model-level keys are shown in test_models.py, losses in test_losses.py)."""
 
+import math
+
 import pytest
 import torch
+import torch.nn.functional as F
 
 from gan_core import step as step_module
+from gan_core.augment import diffaugment
+from gan_core.config import ConfigError
+from gan_core.models import info_codes, sample_latent
+from gan_core.models.layers import Maxout
 from gan_core.step import _d_targets, instance_noise_std
 from gan_core.trainer import Trainer
-from tests.helpers import tiny_points_config
+from tests.helpers import tiny_digits_config, tiny_points_config
 
 
 def g_params(t):
@@ -129,7 +136,7 @@ def test_ema_generator_is_used_for_samples_and_lags_g():
     assert not torch.equal(ema_w, g_w)
 
 
-@pytest.mark.parametrize("loss", ["bce", "hinge", "lsgan", "wgan_gp"])
+@pytest.mark.parametrize("loss", ["bce", "hinge", "lsgan", "wgan_gp", "rpgan"])
 def test_every_loss_trains(loss):
     t = run(steps=20, **{"loss.type": loss})
     d0 = d_params(t)
@@ -152,3 +159,100 @@ def test_feature_matching_adds_to_g_loss():
     a = run(steps=10).fit()
     b = run(steps=10, **{"loss.feature_matching": 10.0}).fit()
     assert b["loss/g"] > a["loss/g"]
+
+
+def test_rpgan_and_r2_flatten_d_at_fakes():
+    def grad_at_fakes(r2):
+        t = run(
+            steps=200,
+            **{"optim.lr_g": 0.0, "optim.lr_d": 2e-3, "loss.type": "rpgan", "loss.r2_weight": r2},
+        )
+        t.fit()
+        x = t.sample(256, seed=0).requires_grad_(True)
+        (g,) = torch.autograd.grad(t.modules.D(x).sum(), x)
+        return g.norm(dim=1).mean().item()
+
+    assert grad_at_fakes(10.0) < 0.5 * grad_at_fakes(0.0)
+
+
+# --- D's batch tricks: a collapsed G, whose every batch is one real point repeated -----------
+
+
+class FixedFakes(torch.nn.Module):
+    """Stands in for G: its fakes are whatever `make(n)` returns (the real D step trains on them)."""
+
+    def __init__(self, make):
+        super().__init__()
+        self.make = make
+
+    def forward(self, z):
+        return self.make(len(z))
+
+
+def d_gap(t, make_fakes, steps=600):
+    """Train D alone with the real D step against FixedFakes; mean D(real) - D(fake) after."""
+    t.modules.G = FixedFakes(make_fakes)
+    n = t.cfg.optim.batch_size
+    with t._own_rng():
+        for _ in range(steps):
+            step_module.d_update(t.modules, t.next_batch(), torch.zeros(n, 1), t.cfg, 0.0)
+        with torch.no_grad():
+            real = torch.sigmoid(t.modules.D(t.next_batch())).mean()
+            fake = torch.sigmoid(t.modules.D(make_fakes(n))).mean()
+    return (real - fake).item()
+
+
+def collapsed_batch(t):
+    # Each fake is a real point, so one sample at a time looks exactly like the data: only a
+    # D that sees several samples at once can tell that the batch has no variety.
+    return lambda n: t.next_batch()[:1].expand(n, -1).clone()
+
+
+@pytest.mark.parametrize("key, value", [("model.pack", 2), ("model.minibatch_std", 4)])
+def test_pack_and_minibatch_std_let_d_see_a_collapsed_batch(key, value):
+    def gap(**overrides):
+        t = run(**{"optim.lr_d": 2e-3, **overrides})
+        return d_gap(t, collapsed_batch(t))
+
+    assert gap() < 0.15  # one sample at a time: chance
+    assert gap(**{key: value}) > 0.4
+
+
+def test_pack_gives_one_logit_per_pack_and_needs_a_divisible_batch():
+    t = run(**{"model.pack": 4})
+    assert t.modules.D(t.next_batch()).shape == (64 // 4,)
+    with pytest.raises(ConfigError, match="divisible by model.pack=5"):
+        tiny_points_config(**{"model.pack": 5})
+
+
+def test_maxout_d_trains_with_the_pieces_it_is_given():
+    t = run(steps=300, **{"optim.lr_g": 0.0, "optim.lr_d": 5e-3, "model.d_activation": "maxout"})
+    maxouts = [m for m in t.modules.D.modules() if isinstance(m, Maxout)]
+    assert len(maxouts) == 2 and maxouts[0].pieces == 5
+    assert t.modules.D.body[0].out_features == 32 * 5  # ndf units x 5 pieces
+    assert t.fit()["score/d"] > 0.8  # frozen G: the maxout D wins, as the LeakyReLU one does
+
+
+def test_diffaugment_blurs_a_brightness_cue_and_passes_gradients():
+    def gap(policies):
+        t = Trainer(tiny_digits_config(**{"optim.lr_d": 2e-3, "tricks.diffaugment": policies}))
+        return d_gap(t, lambda n: t.next_batch() + 0.3)  # fakes: real digits, brighter
+
+    assert gap([]) > 0.5
+    assert gap(["color"]) < 0.6 * gap([])
+    x = torch.randn(8, 1, 8, 8, requires_grad=True)
+    diffaugment(x, ["color", "translation", "cutout"]).sum().backward()
+    assert x.grad.abs().sum() > 0  # differentiable: G's gradient reaches through D's input
+
+
+def test_info_codes_become_readable_from_g_samples():
+    def code_cross_entropy(weight):
+        t = run(steps=300, **{"model.info_categorical": 4, "loss.info_weight": weight})
+        t.fit()
+        with t._own_rng(), torch.no_grad():
+            z = sample_latent(512, t.cfg.model)
+            category, _ = info_codes(z, t.cfg.model)
+            return F.cross_entropy(t.modules.D.q(t.modules.G(z)), category).item()
+
+    assert code_cross_entropy(0.0) > 0.9 * math.log(4)  # no MI term: codes stay unreadable
+    assert code_cross_entropy(1.0) < 0.5 * math.log(4)

@@ -4,6 +4,6 @@
 the whole public surface; the architecture modules are importable for tests.
 """
 
-from gan_core.models.build import build_models, resolve_arch, sample_latent
+from gan_core.models.build import build_models, info_codes, resolve_arch, sample_latent
 
-__all__ = ["build_models", "resolve_arch", "sample_latent"]
+__all__ = ["build_models", "info_codes", "resolve_arch", "sample_latent"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from gan_core.config import ConfigError, ModelConfig
@@ -54,10 +55,29 @@ def sample_latent(
     device: torch.device | str = "cpu",
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """(n, latent_dim) noise: standard normal, or uniform in [-1, 1] per `model.latent_dist`."""
+    """(n, latent_width) G input: noise standard normal or uniform in [-1, 1] per
+    `model.latent_dist`, then InfoGAN's codes (one-hot categorical, uniform continuous)."""
     shape = (n, cfg.latent_dim)
     if cfg.latent_dist == "normal":
-        return torch.randn(shape, device=device, generator=generator)
-    if cfg.latent_dist == "uniform":
-        return torch.rand(shape, device=device, generator=generator).mul_(2).sub_(1)
-    raise ConfigError(f"model.latent_dist={cfg.latent_dist!r} is not one of ['normal', 'uniform']")
+        z = torch.randn(shape, device=device, generator=generator)
+    elif cfg.latent_dist == "uniform":
+        z = torch.rand(shape, device=device, generator=generator).mul_(2).sub_(1)
+    else:
+        raise ConfigError(
+            f"model.latent_dist={cfg.latent_dist!r} is not one of ['normal', 'uniform']"
+        )
+    if not (cfg.info_categorical or cfg.info_continuous):
+        return z
+    parts = [z]
+    if cfg.info_categorical:
+        category = torch.randint(cfg.info_categorical, (n,), device=device, generator=generator)
+        parts.append(F.one_hot(category, cfg.info_categorical).to(z.dtype))
+    continuous = torch.rand(n, cfg.info_continuous, device=device, generator=generator)
+    parts.append(continuous.mul_(2).sub_(1))
+    return torch.cat(parts, dim=1)
+
+
+def info_codes(z: torch.Tensor, cfg: ModelConfig) -> tuple[torch.Tensor | None, torch.Tensor]:
+    """(category index or None, continuous codes) that `sample_latent` put at the end of z."""
+    k, codes = cfg.info_categorical, z[:, cfg.latent_dim :]
+    return (codes[:, :k].argmax(1) if k else None), codes[:, k:]

@@ -14,8 +14,10 @@ from gan_core.config import ConfigError, ModelConfig
 from gan_core.models.layers import (
     Discriminator,
     add_spectral_norm,
+    d_activation,
     dropout,
     init_dcgan,
+    latent_width,
     output_activation,
 )
 
@@ -72,7 +74,7 @@ class DcganGenerator(nn.Module):
         width = cfg.ngf * 2**blocks  # halves every block, ending at ngf
         self.latent_dim = cfg.latent_dim
         self.net = nn.Sequential(
-            nn.Linear(cfg.latent_dim, width * base * base, bias=not cfg.g_batchnorm),
+            nn.Linear(latent_width(cfg), width * base * base, bias=not cfg.g_batchnorm),
             nn.Unflatten(1, (width, base, base)),
             *([nn.BatchNorm2d(width)] if cfg.g_batchnorm else []),
             nn.ReLU(),
@@ -106,13 +108,15 @@ def _upsampling_blocks(cfg: ModelConfig, width: int, blocks: int) -> list[nn.Mod
 
 
 class DcganDiscriminator(Discriminator):
-    """image -> n x [Conv stride 2, BN (not the first), LeakyReLU, Dropout] -> flatten -> logit."""
+    """image -> n x [Conv stride 2, BN (not the first), LeakyReLU/maxout, Dropout] -> flatten
+    -> logit."""
 
     def __init__(self, cfg: ModelConfig, sample_shape: tuple[int, ...]) -> None:
         super().__init__()
         blocks, base = conv_plan(sample_shape)
-        self.body = nn.Sequential(*_downsampling_blocks(cfg, sample_shape[0], blocks), nn.Flatten())
-        self.head = nn.Linear(cfg.ndf * 2 ** (blocks - 1) * base * base, 1)
+        in_channels = cfg.pack * sample_shape[0]  # a pack's images stacked along channels
+        self.body = nn.Sequential(*_downsampling_blocks(cfg, in_channels, blocks), nn.Flatten())
+        self._make_heads(cfg, cfg.ndf * 2 ** (blocks - 1) * base * base)
         init_dcgan(self)
         if cfg.spectral_norm:
             add_spectral_norm(self)
@@ -123,16 +127,14 @@ def _downsampling_blocks(cfg: ModelConfig, in_channels: int, blocks: int) -> lis
     layers: list[nn.Module] = []
     width = cfg.ndf
     for block in range(blocks):
+        pieces, activation = d_activation(cfg)
         # DCGAN leaves D's first layer without BN: normalising raw pixels hurt stability there.
         use_bn = cfg.d_batchnorm and block > 0
+        out = width * pieces
         conv = nn.Conv2d(
-            in_channels, width, cfg.kernel_size, stride=2, padding=padding, bias=not use_bn
+            in_channels, out, cfg.kernel_size, stride=2, padding=padding, bias=not use_bn
         )
-        layers += [
-            conv,
-            *([nn.BatchNorm2d(width)] if use_bn else []),
-            nn.LeakyReLU(cfg.leaky_slope),
-        ]
+        layers += [conv, *([nn.BatchNorm2d(out)] if use_bn else []), activation]
         layers += dropout(cfg.d_dropout)
         in_channels, width = width, width * 2
     return layers

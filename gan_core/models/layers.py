@@ -1,4 +1,5 @@
-"""Pieces both architectures share: activations, dropout, weight init, spectral norm."""
+"""Pieces both architectures share: activations, dropout, weight init, spectral norm,
+and D's batch tricks (packing, minibatch std) and InfoGAN's Q head."""
 
 from __future__ import annotations
 
@@ -45,18 +46,84 @@ def add_spectral_norm(model: nn.Module) -> None:
         spectral_norm(layer)
 
 
-class Discriminator(nn.Module):
-    """D = head(body(x)): `body` ends in flat features, `head` maps them to one logit.
+def latent_width(cfg: ModelConfig) -> int:
+    """G's input: the noise z, then InfoGAN's one-hot categorical and continuous codes."""
+    return cfg.latent_dim + cfg.info_categorical + cfg.info_continuous
 
-    Both architectures share this split so feature matching reads the head's input.
+
+class Maxout(nn.Module):
+    """The max over `pieces` consecutive channels: the layer before must emit width * pieces."""
+
+    def __init__(self, pieces: int) -> None:
+        super().__init__()
+        self.pieces = pieces
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.unflatten(1, (-1, self.pieces)).amax(2)
+
+    def extra_repr(self) -> str:
+        return f"pieces={self.pieces}"
+
+
+def d_activation(cfg: ModelConfig) -> tuple[int, nn.Module]:
+    """(width multiplier of the layer before, activation) for D's hidden layers."""
+    if cfg.d_activation == "maxout":  # model.d_activation: PacGAN's maxout D
+        return cfg.maxout_pieces, Maxout(cfg.maxout_pieces)
+    return 1, nn.LeakyReLU(cfg.leaky_slope)
+
+
+class MinibatchStd(nn.Module):
+    """ProGAN (Karras et al. 2018): append the std across groups of `group` inputs,
+    averaged over features, as one more feature, so D can see a batch lacks variety."""
+
+    def __init__(self, group: int) -> None:
+        super().__init__()
+        self.group = group
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, g = x.shape[0], min(self.group, x.shape[0])
+        groups = x.view(g, n // g, -1)  # input i joins group i % (n // g), as ProGAN's code
+        std = (groups.var(0, unbiased=False) + 1e-8).sqrt().mean(1)  # (n // g,)
+        return torch.cat([x, std.repeat(g).view(n, 1)], dim=1)
+
+    def extra_repr(self) -> str:
+        return f"group={self.group}"
+
+
+class Discriminator(nn.Module):
+    """D = head(body(pack(x))): `body` ends in flat features, `head` maps them to one logit.
+
+    Both architectures share this split so feature matching reads the head's input,
+    and InfoGAN's Q head (`q_head`) shares the body with D.
     """
 
     body: nn.Module
     head: nn.Module
+    q_head: nn.Module | None  # set by _make_heads: a class default would shadow the module
+    pack: int
+
+    def _make_heads(self, cfg: ModelConfig, width: int) -> None:
+        """The logit head and Q on `width` features (plus minibatch std's one, if on)."""
+        if cfg.minibatch_std:  # model.minibatch_std: the batch's spread as a feature
+            self.body.append(MinibatchStd(cfg.minibatch_std))
+            width += 1
+        self.pack = cfg.pack
+        self.head = nn.Linear(width, 1)
+        codes = cfg.info_categorical + cfg.info_continuous
+        self.q_head = nn.Linear(width, codes) if codes else None
+
+    def packed(self, x: torch.Tensor) -> torch.Tensor:
+        # model.pack: m consecutive samples become one input, (N, C, ...) -> (N/m, m*C, ...)
+        return x.reshape(x.shape[0] // self.pack, self.pack * x.shape[1], *x.shape[2:])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.body(x)).view(-1)
+        """One logit per pack of model.pack samples (per sample when pack is 1)."""
+        return self.head(self.features(x)).view(-1)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The head's input: flattened last conv block (dcgan) or last hidden layer (mlp)."""
-        return self.body(x)
+        return self.body(self.packed(x))
+
+    def q(self, x: torch.Tensor) -> torch.Tensor:
+        """InfoGAN's Q: logits of the categorical code, then means of the continuous codes."""
+        return self.q_head(self.features(x))

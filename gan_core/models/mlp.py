@@ -11,8 +11,10 @@ from gan_core.config import ModelConfig
 from gan_core.models.layers import (
     Discriminator,
     add_spectral_norm,
+    d_activation,
     dropout,
     init_batchnorm,
+    latent_width,
     output_activation,
 )
 
@@ -25,7 +27,7 @@ class MlpGenerator(nn.Module):
     ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
-        width = cfg.latent_dim
+        width = latent_width(cfg)
         for _ in range(cfg.g_depth):
             layers += [nn.Linear(width, cfg.ngf, bias=not cfg.g_batchnorm)]
             layers += [nn.BatchNorm1d(cfg.ngf)] if cfg.g_batchnorm else []
@@ -46,19 +48,21 @@ class MlpGenerator(nn.Module):
 
 
 class MlpDiscriminator(Discriminator):
-    """x -> d_depth x [Linear(ndf), BN, LeakyReLU, Dropout] -> Linear -> logit."""
+    """x -> d_depth x [Linear(ndf), BN, LeakyReLU or maxout, Dropout] -> Linear -> logit."""
 
     def __init__(self, cfg: ModelConfig, sample_shape: tuple[int, ...]) -> None:
         super().__init__()
         layers: list[nn.Module] = [nn.Flatten()] if len(sample_shape) > 1 else []
-        width = math.prod(sample_shape)
+        width = cfg.pack * math.prod(sample_shape)  # a pack's samples side by side
         for _ in range(cfg.d_depth):
-            layers += [nn.Linear(width, cfg.ndf, bias=not cfg.d_batchnorm)]
-            layers += [nn.BatchNorm1d(cfg.ndf)] if cfg.d_batchnorm else []
-            layers += [nn.LeakyReLU(cfg.leaky_slope), *dropout(cfg.d_dropout)]
+            pieces, activation = d_activation(cfg)
+            out = cfg.ndf * pieces
+            layers += [nn.Linear(width, out, bias=not cfg.d_batchnorm)]
+            layers += [nn.BatchNorm1d(out)] if cfg.d_batchnorm else []
+            layers += [activation, *dropout(cfg.d_dropout)]
             width = cfg.ndf
         self.body = nn.Sequential(*layers)
-        self.head = nn.Linear(width, 1)
+        self._make_heads(cfg, width)
         init_batchnorm(self)
         if cfg.spectral_norm:
             add_spectral_norm(self)

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 
 import torch
 
-from gan_core.config import ConfigError, GanConfig, check_population
+from gan_core.config import ConfigError, GanConfig, check_population, unbatched_tricks
 from gan_core.data import Dataset, load_dataset
 from gan_core.data.load import depends_on_seed
 from gan_core.metrics import build_evaluator
@@ -83,6 +83,11 @@ class PopulationTrainer:
     def add(self, cfgs: list[GanConfig]) -> list[int]:
         """Put new members in at step 0; returns their ids."""
         check_population([self.shape, *cfgs])
+        if unbatched := sorted({t for c in cfgs for t in unbatched_tricks(c)}):
+            raise ConfigError(
+                f"{', '.join(unbatched)}: populations do not batch these tricks yet; train "
+                f"these configs one by one (gansweep train without --population)"
+            )
         dataset = self._data_for(cfgs[0])
         if table_head(self.shape.model, dataset) is not None:
             raise ConfigError(
