@@ -70,9 +70,9 @@ def end_failure(run: dict, quarter_median: float) -> str | None:
             return f"{last['metric/modes']:.0f}/{MODES[run['data']]} modes"
         if last["metric/hq_percent"] < POINTS_MIN_HQ:
             return f"{last['metric/hq_percent']:.1f} % high quality"
-    elif last["metric/class_coverage"] <= IMAGE_MIN_CLASS_COVERAGE:
+    elif last.get("metric/class_coverage", 1.0) <= IMAGE_MIN_CLASS_COVERAGE:
         return f"class coverage {last['metric/class_coverage']:.1f}"
-    return None
+    return None  # tables and unlabelled images: the objective alone says it
 
 
 def label_runs(runs: list[dict]) -> dict[str, dict]:

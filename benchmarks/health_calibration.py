@@ -19,6 +19,7 @@ Results and how to read them: docs/health.md.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import multiprocessing
 import sys
@@ -29,10 +30,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling modules, fro
 
 from health_analysis import MILESTONES  # noqa: E402
 from health_report import report  # noqa: E402
-from health_runs import STEPS, calibration_set, train_one  # noqa: E402
+from health_runs import STEPS, RunSpec, calibration_set, train_one  # noqa: E402
+from health_set import large_set  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "health_calibration.json"
+LARGE_OUT = ROOT / "benchmarks" / "results" / "health_calibration_large.json"
 
 
 def load_runs(path: Path) -> list[dict]:
@@ -49,19 +52,26 @@ def save_runs(path: Path, runs: list[dict]) -> None:
     tmp.replace(path)
 
 
-def build(path: Path, workers: int, steps: int, only: str | None) -> list[dict]:
-    """Train every run of the set that the file does not hold yet, in a pool."""
+def build(path: Path, specs: list[RunSpec], workers: int, steps: int) -> list[dict]:
+    """Train every run of `specs` that the file does not hold yet, in a pool.
+
+    A run trains its spec's own `steps` when it has them, else `steps`.
+    """
     runs = load_runs(path)
-    other = sorted({r["steps"] for r in runs} - {steps})
+    wanted = {s.name: s.steps or steps for s in specs}
+    other = sorted(
+        {(r["name"], r["steps"]) for r in runs if wanted.get(r["name"], r["steps"]) != r["steps"]}
+    )
     if other:
-        sys.exit(f"{path} holds runs of {other} steps, not {steps}: pass --out another file")
+        sys.exit(f"{path} holds runs of other lengths ({other[:3]} ...): pass --out another file")
     done = {r["name"] for r in runs}
-    todo = [s for s in calibration_set() if s.name not in done and (not only or only in s.name)]
+    todo = [s for s in specs if s.name not in done]
     print(f"{len(done)} runs on file, {len(todo)} to train with {workers} workers", flush=True)
     start = time.perf_counter()
     # spawn, not fork: a forked torch can deadlock on the parent's thread pools
     with multiprocessing.get_context("spawn").Pool(workers) as pool:
-        for i, run in enumerate(pool.imap_unordered(_train, [(s, steps) for s in todo]), 1):
+        jobs = [(s, wanted[s.name]) for s in todo]
+        for i, run in enumerate(pool.imap_unordered(_train, jobs), 1):
             runs.append(run)
             save_runs(path, runs)
             last = run["records"][-1]
@@ -80,25 +90,62 @@ def _train(args):
     return train_one(spec, steps)
 
 
+def chosen_specs(args) -> list[RunSpec]:
+    """The runs of --set, narrowed by --only and --per-data, with --steps where given."""
+    specs = calibration_set() if args.set == "first" else large_set()
+    specs = [s for s in specs if not args.only or args.only in s.name]
+    if args.per_data:
+        by_data: dict[str, list[RunSpec]] = {}
+        for s in specs:
+            by_data.setdefault(s.data, []).append(s)
+        specs = [s for group in by_data.values() for s in group[: args.per_data]]
+    if args.steps:
+        specs = [dataclasses.replace(s, steps=args.steps) for s in specs]
+    return specs
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON file of the raw records")
+    ap.add_argument(
+        "--set",
+        choices=("first", "large"),
+        default="first",
+        help="first: the 43 runs of docs/health.md; large: issue 14's 420 (health_set)",
+    )
+    ap.add_argument("--out", type=Path, help="JSON file of the raw records (default per set)")
     ap.add_argument("--analyze-only", action="store_true", help="no training: analyse the file")
     ap.add_argument("--workers", type=int, default=2, help="training processes (1 thread each)")
-    ap.add_argument("--steps", type=int, default=STEPS, help="steps per run (>= 4000)")
+    ap.add_argument(
+        "--steps",
+        type=int,
+        help=f"steps of every run (first set: default {STEPS}; large: per data set)",
+    )
     ap.add_argument("--only", help="train only runs whose name contains this (e.g. digits/)")
-    args = ap.parse_args()
-    if args.steps < 4 * MILESTONES[-1]:
+    ap.add_argument(
+        "--per-data", type=int, help="a smoke: the first N runs of each data set only (needs --out)"
+    )
+    args = ap.parse_args()  # fmt: skip
+    default_out = DEFAULT_OUT if args.set == "first" else LARGE_OUT
+    if (args.per_data or (args.set == "large" and args.steps)) and args.out in (None, default_out):
+        sys.exit("--per-data or --steps on the large set is a smoke: pass --out another file")
+    out = args.out or default_out
+    if args.set == "first" and not args.steps:
+        args.steps = STEPS
+    if not args.per_data and args.steps and args.steps < 4 * MILESTONES[-1]:
         sys.exit(
             f"--steps {args.steps}: runs must last >= 4x the last milestone ({MILESTONES[-1]})"
         )
+    specs = chosen_specs(args)
     if args.analyze_only:
-        runs = load_runs(args.out)
+        runs = load_runs(out)
         if not runs:
-            sys.exit(f"{args.out}: no records; run without --analyze-only first")
+            sys.exit(f"{out}: no records; run without --analyze-only first")
     else:
-        runs = build(args.out, args.workers, args.steps, args.only)
-    missing = {s.name for s in calibration_set()} - {r["name"] for r in runs}
+        runs = build(out, specs, args.workers, args.steps or STEPS)
+    if args.per_data:
+        print(f"smoke: {len(runs)} runs on file in {out}; no analysis")
+        return
+    missing = {s.name for s in specs} - {r["name"] for r in runs}
     if missing:
         sys.exit(f"{len(missing)} runs of the set are not on file yet: run without --only")
     print(report(runs))

@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 import torch
 
 from gan_core.config import GanConfig
+from gan_core.metrics.points import mode_counts
 from gan_core.trainer import Trainer
+from search_spaces import load_space
 
 STEPS = 4000  # 4x the last milestone (1000)
 EVAL_EVERY = 250  # the default train.eval_every
@@ -34,22 +36,39 @@ DIGITS_BASE = {"model.ngf": 16, "model.ndf": 16}
 
 @dataclass(frozen=True)
 class RunSpec:
-    name: str
-    data: str  # ring8 | grid25 | digits
-    intent: str  # good | d_dominates | g_dominates | mode_collapse | stall | diverged
-    overrides: dict = field(default_factory=dict)
+    """One run: a config file (or a search space's base, on `source`) plus dotted overrides."""
 
-    @property
-    def family(self) -> str:
-        return "image" if self.data == "digits" else "points"
+    name: str
+    data: str  # ring8 | grid25 | digits | mnist | breast_cancer | heavy_tail | photo_patches
+    intent: str  # good | drawn | d_dominates | g_dominates | mode_collapse | stall | diverged
+    overrides: dict = field(default_factory=dict)
+    family: str = ""  # points | image | table; default: from the data set of the first set
+    space: str = ""  # a shipped search space whose base config the run starts from
+    source: str = ""  # data.source on that base (a built-in name or a generated file)
+    steps: int = 0  # steps it trains; 0: the build's --steps
+
+    def __post_init__(self) -> None:
+        if not self.family:
+            object.__setattr__(self, "family", "image" if self.data == "digits" else "points")
 
     @property
     def config_file(self) -> str:
+        if self.space:
+            return f"search_spaces/{self.space}.yaml"
         return (
             "configs/digits_dcgan.yaml"
             if self.data == "digits"
             else f"configs/{self.data}_mlp.yaml"
         )
+
+    def config(self, steps: int) -> GanConfig:
+        """The run's full config: base, overrides, `steps`, one torch thread, eval every 250."""
+        fixed = {"train.steps": steps, "train.eval_every": EVAL_EVERY, "train.threads": 1}
+        if self.space:
+            base = load_space(self.space).with_data(self.source or None).base
+        else:
+            base = GanConfig.load(self.config_file)
+        return base.with_overrides({**self.overrides, **fixed}, source=self.name)
 
 
 def _points_runs(data: str) -> list[RunSpec]:
@@ -114,25 +133,42 @@ def calibration_set() -> list[RunSpec]:
     return [*_points_runs("ring8"), *_points_runs("grid25"), *_digits_runs()]
 
 
+def shipped_runs() -> list[RunSpec]:
+    """configs/ring8_mlp.yaml and grid25_mlp.yaml as they ship (PacGAN-size MLPs, seed 0)."""
+    return [RunSpec(f"{data}/shipped", data, "good") for data in ("ring8", "grid25")]
+
+
 def train_one(spec: RunSpec, steps: int = STEPS) -> dict:
     """Train one run to its end on one torch thread; return its spec and every eval record.
 
     The monitor's own verdict is recorded too, but the analysis recomputes health
     from the raw records, so the thresholds can change without training again.
+    A points run's records also keep PacGAN's histogram (`mode_counts`: the
+    high-quality eval fakes nearest to each mode), so any mode-count rule, such
+    as the share of `metric/fair_modes`, can be replayed without training again.
     """
     torch.set_num_threads(1)  # two runs share the 2 cores: one thread each
     overrides = {**spec.overrides, "train.steps": steps, "train.eval_every": EVAL_EVERY}
-    cfg = GanConfig.load(spec.config_file).with_overrides({**overrides, "train.threads": 1})
+    cfg = spec.config(steps)
     start = time.perf_counter()
     trainer = Trainer(cfg)
     records: list[dict] = []
-    trainer.fit(on_eval=lambda r: records.append(dict(r)))
+
+    def keep(record: dict) -> None:
+        if spec.family == "points":
+            ev = trainer.evaluator
+            counts = mode_counts(trainer.eval_fakes(), ev.modes, ev.sigma)[2]
+            record = {**record, "mode_counts": counts.tolist()}
+        records.append(dict(record))
+
+    trainer.fit(on_eval=keep)
     return {
         "name": spec.name,
         "data": spec.data,
         "family": spec.family,
         "intent": spec.intent,
         "config_file": spec.config_file,
+        "source": cfg.data.source,
         "overrides": overrides,
         "steps": steps,
         "wall_s": time.perf_counter() - start,

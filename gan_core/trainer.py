@@ -175,9 +175,8 @@ class Trainer:
 
     # --- evaluation and sampling --------------------------------------------
     def evaluate(self) -> dict:
-        """Quality metrics on train.eval_samples fakes from a fixed z (same z every time)."""
-        fake = self.sample(self.cfg.train.eval_samples, seed=self.cfg.train.seed + 2)
-        metrics = self.evaluator(fake)
+        """Quality metrics on the eval fakes (`eval_fakes`)."""
+        metrics = self.evaluator(self.eval_fakes())
         metrics["objective"] = metrics[self.evaluator.objective]
         return metrics
 
@@ -186,8 +185,11 @@ class Trainer:
         SDMetrics' quality report and the copy check on the held-out rows ({} otherwise).
         Seconds per call, so production training runs it once, at its last step
         (docs/tables.md has the timings)."""
-        fake = self.sample(self.cfg.train.eval_samples, seed=self.cfg.train.seed + 2)
-        return self.evaluator.final(fake)
+        return self.evaluator.final(self.eval_fakes())
+
+    def eval_fakes(self) -> torch.Tensor:
+        """The fakes every eval point scores: train.eval_samples from a fixed z (same z each time)."""
+        return self.sample(self.cfg.train.eval_samples, seed=self.cfg.train.seed + 2)
 
     @torch.no_grad()
     def sample(self, n: int, seed: int | None = None) -> torch.Tensor:

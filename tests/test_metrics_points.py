@@ -104,3 +104,25 @@ def test_points_without_modes_are_refused_with_the_reason():
     ds.modes = None
     with pytest.raises(MetricError, match="modes"):
         build_evaluator(ds, 100)
+
+
+def test_a_spray_covers_many_modes_for_pacgan_but_few_fairly():
+    """docs/health.md, "The spray": uniform samples over grid25's square put one or two
+    high-quality samples near most modes, which PacGAN's rule counts as covered."""
+    ds = load("grid25", n_points=4000)
+    ref, other, _ = split(ds, 2000)
+    ev = build_evaluator(ref, 2000)
+    g = torch.Generator().manual_seed(3)
+    spray = ev(torch.rand(2000, 2, generator=g) * 10 - 5)
+    assert spray["metric/hq_percent"] < 3
+    assert spray["metric/modes"] >= 15  # PacGAN's count, kept as published
+    assert spray["metric/fair_modes"] <= 1
+
+
+def test_real_and_mildly_noisy_samples_cover_every_mode_fairly(mixture):
+    ev, other, labels, ds = mixture
+    k = len(ds.modes)
+    assert ev(other)["metric/fair_modes"] == k
+    assert ev(noisy(other, 2 * ds.mode_std))["metric/fair_modes"] == k
+    half = ev(other[labels < k // 2])  # dropped modes get no fair share either
+    assert half["metric/fair_modes"] == k // 2 == half["metric/modes"]
