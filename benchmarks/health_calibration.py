@@ -30,7 +30,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling modules, fro
 
 from health_analysis import MILESTONES  # noqa: E402
 from health_report import report  # noqa: E402
-from health_runs import STEPS, RunSpec, calibration_set, train_one  # noqa: E402
+from health_runs import (  # noqa: E402
+    STEPS,
+    RunSpec,
+    calibration_set,
+    population_groups,
+    train_one,
+    train_population,
+)
 from health_set import large_set  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,10 +59,14 @@ def save_runs(path: Path, runs: list[dict]) -> None:
     tmp.replace(path)
 
 
-def build(path: Path, specs: list[RunSpec], workers: int, steps: int) -> list[dict]:
+def build(
+    path: Path, specs: list[RunSpec], workers: int, steps: int, population: bool = False
+) -> list[dict]:
     """Train every run of `specs` that the file does not hold yet, in a pool.
 
-    A run trains its spec's own `steps` when it has them, else `steps`.
+    A run trains its spec's own `steps` when it has them, else `steps`. With
+    `population`, runs of one shape train together as one PopulationTrainer (a job of
+    the pool each), else one by one.
     """
     runs = load_runs(path)
     wanted = {s.name: s.steps or steps for s in specs}
@@ -66,28 +77,33 @@ def build(path: Path, specs: list[RunSpec], workers: int, steps: int) -> list[di
         sys.exit(f"{path} holds runs of other lengths ({other[:3]} ...): pass --out another file")
     done = {r["name"] for r in runs}
     todo = [s for s in specs if s.name not in done]
-    print(f"{len(done)} runs on file, {len(todo)} to train with {workers} workers", flush=True)
+    jobs = population_groups(todo, wanted) if population else [[s] for s in todo]
+    print(f"{len(done)} runs on file, {len(todo)} to train in {len(jobs)} jobs with {workers} "
+          f"workers", flush=True)  # fmt: skip
     start = time.perf_counter()
     # spawn, not fork: a forked torch can deadlock on the parent's thread pools
     with multiprocessing.get_context("spawn").Pool(workers) as pool:
-        jobs = [(s, wanted[s.name]) for s in todo]
-        for i, run in enumerate(pool.imap_unordered(_train, jobs), 1):
-            runs.append(run)
+        work = [(group, wanted, population) for group in jobs]
+        for i, group_runs in enumerate(pool.imap_unordered(_train, work), 1):
+            runs += group_runs
             save_runs(path, runs)
-            last = run["records"][-1]
-            print(
-                f"[{i}/{len(todo)} {time.perf_counter() - start:6.0f}s] {run['name']:28s} "
-                f"{run['wall_s']:5.0f}s step {last['step']} objective {last['objective']:.4g} "
-                f"health {last['health']}",
-                flush=True,
-            )
+            for run in group_runs:
+                last = run["records"][-1]
+                print(
+                    f"[{i}/{len(jobs)} {time.perf_counter() - start:6.0f}s] {run['name']:28s} "
+                    f"{run['wall_s']:5.0f}s step {last['step']} objective "
+                    f"{last['objective']:.4g} health {last['health']}",
+                    flush=True,
+                )
     print(f"build wall time {time.perf_counter() - start:.0f} s", flush=True)
     return runs
 
 
-def _train(args):
-    spec, steps = args
-    return train_one(spec, steps)
+def _train(args) -> list[dict]:
+    group, wanted, population = args
+    if population:
+        return train_population(group, wanted)
+    return [train_one(group[0], wanted[group[0].name])]
 
 
 def chosen_specs(args) -> list[RunSpec]:
@@ -141,7 +157,8 @@ def main() -> None:
         if not runs:
             sys.exit(f"{out}: no records; run without --analyze-only first")
     else:
-        runs = build(out, specs, args.workers, args.steps or STEPS)
+        population = args.set == "large" and not args.one_by_one
+        runs = build(out, specs, args.workers, args.steps or STEPS, population)
     if args.per_data:
         print(f"smoke: {len(runs)} runs on file in {out}; no analysis")
         return

@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 
 import torch
 
-from gan_core.config import GanConfig
+from gan_core.config import GanConfig, population_shape
+from gan_core.data import load_dataset
 from gan_core.metrics.points import mode_counts
+from gan_core.population.trainer import PopulationTrainer
 from gan_core.trainer import Trainer
 from search_spaces import load_space
 
@@ -138,6 +140,47 @@ def shipped_runs() -> list[RunSpec]:
     return [RunSpec(f"{data}/shipped", data, "good") for data in ("ring8", "grid25")]
 
 
+def population_groups(specs: list[RunSpec], steps: dict[str, int]) -> list[list[RunSpec]]:
+    """The specs split into groups of one population shape (docs/population.md): same model
+    and data, differing only in member keys (learning rates, tricks, seed, steps)."""
+    groups: dict[str, list[RunSpec]] = {}
+    for spec in specs:
+        shape = population_shape(spec.config(steps[spec.name]))
+        groups.setdefault(repr(sorted(shape.items())), []).append(spec)
+    return list(groups.values())
+
+
+def train_population(specs: list[RunSpec], steps: dict[str, int]) -> list[dict]:
+    """Train runs of one population shape as one batched model on one thread; each member's
+    records are its plain Trainer run's (bit for bit on CPU, tests/test_population_trainer.py).
+    """
+    torch.set_num_threads(1)
+    cfgs = [s.config(steps[s.name]) for s in specs]
+    start = time.perf_counter()
+    trainer = PopulationTrainer(cfgs, sources=[s.name for s in specs])
+    records: dict[int, list[dict]] = {member_id: [] for member_id in trainer.ids}
+    mixture = load_dataset(cfgs[0].data) if specs[0].family == "points" else None
+
+    def keep(batch: dict[int, dict]) -> None:
+        fakes = trainer.sample(cfgs[0].train.eval_samples, [trainer.ids.index(i) for i in batch])
+        for member_id, record in batch.items():
+            record = dict(record)
+            if mixture is not None:
+                fake = fakes[trainer.ids.index(member_id)]
+                modes = mixture.modes.detach().to("cpu", torch.float32)
+                counts = mode_counts(fake, modes, float(mixture.mode_std))[2]
+                record["mode_counts"] = counts.tolist()
+            records[member_id].append(record)
+
+    ids = list(trainer.ids)
+    trainer.fit(on_eval=keep)
+    wall = time.perf_counter() - start
+    return [
+        _run_record(spec, cfg, records[i], wall / len(specs), population=len(specs))
+        for spec, cfg, i in zip(specs, cfgs, ids, strict=True)
+    ]
+
+
 def train_one(spec: RunSpec, steps: int = STEPS) -> dict:
     """Train one run to its end on one torch thread; return its spec and every eval record.
 
@@ -148,7 +191,6 @@ def train_one(spec: RunSpec, steps: int = STEPS) -> dict:
     as the share of `metric/fair_modes`, can be replayed without training again.
     """
     torch.set_num_threads(1)  # two runs share the 2 cores: one thread each
-    overrides = {**spec.overrides, "train.steps": steps, "train.eval_every": EVAL_EVERY}
     cfg = spec.config(steps)
     start = time.perf_counter()
     trainer = Trainer(cfg)
@@ -162,6 +204,11 @@ def train_one(spec: RunSpec, steps: int = STEPS) -> dict:
         records.append(dict(record))
 
     trainer.fit(on_eval=keep)
+    return _run_record(spec, cfg, records, time.perf_counter() - start)
+
+
+def _run_record(spec: RunSpec, cfg: GanConfig, records: list[dict], wall_s: float, population=1):
+    """What the calibration file keeps of one run (wall_s: a population's share of its wall)."""
     return {
         "name": spec.name,
         "data": spec.data,
@@ -169,8 +216,9 @@ def train_one(spec: RunSpec, steps: int = STEPS) -> dict:
         "intent": spec.intent,
         "config_file": spec.config_file,
         "source": cfg.data.source,
-        "overrides": overrides,
-        "steps": steps,
-        "wall_s": time.perf_counter() - start,
+        "overrides": spec.overrides,
+        "steps": cfg.train.steps,
+        "wall_s": wall_s,
+        "population": population,
         "records": records,
     }
