@@ -141,8 +141,9 @@ def shipped_runs() -> list[RunSpec]:
 
 
 def population_groups(specs: list[RunSpec], steps: dict[str, int]) -> list[list[RunSpec]]:
-    """The specs split into groups of one population shape (docs/population.md): same model
-    and data, differing only in member keys (learning rates, tricks, seed, steps)."""
+    """The specs split into groups of one population shape (`population_shape` of
+    gan_core/config.py): same model and data, differing only in member keys (learning
+    rates, tricks, seed, steps)."""
     groups: dict[str, list[RunSpec]] = {}
     for spec in specs:
         shape = population_shape(spec.config(steps[spec.name]))
