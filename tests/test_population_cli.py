@@ -3,9 +3,11 @@
 import json
 
 import pytest
+import torch
 import yaml
 
 from gan_core.config import ConfigError
+from gan_core.population.trainer import PopulationTrainer
 from gan_core.trainer import Trainer
 from pipelines.train import train_production
 from pipelines.train_population import population_configs, train_population
@@ -49,3 +51,22 @@ def test_a_population_file_lists_each_members_overrides(tmp_path):
     with pytest.raises(ConfigError, match="YAML list of override dicts"):
         path.write_text("optim.lr_d: 1.0e-3\n")
         population_configs(tiny_points_config(), str(path))
+
+
+def test_resume_continues_the_population_to_the_uninterrupted_members(tmp_path):
+    cfgs, sources = population_configs(tiny_points_config(), "2")
+    full = tmp_path / "full"
+    train_population(cfgs, full, sources, progress=False)
+    out = tmp_path / "resumed"
+    pop = PopulationTrainer(cfgs)  # a population stopped at step 20, as a crash leaves it
+    pop.fit(until=20)
+    pop.save_checkpoint(out / "population.pt")
+    train_population(cfgs, out, sources, resume=True, progress=False)
+    for i in (0, 1):
+        a = torch.load(out / f"member-{i}" / "checkpoint.pt", weights_only=True)
+        b = torch.load(full / f"member-{i}" / "checkpoint.pt", weights_only=True)
+        assert all(torch.equal(a["G"][k], v) for k, v in b["G"].items())
+        assert (
+            metrics(out / f"member-{i}" / "metrics.jsonl")
+            == metrics(full / f"member-{i}" / "metrics.jsonl")[1:]
+        )  # the step-40 record; step 20's was written before the stop
