@@ -53,8 +53,8 @@ CTGAN_DEFAULT_EPOCHS = 300  # ctgan.CTGAN's default
 
 
 def physics_events(n: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """Collider-like events (seeds/003's kind of table): a power-law transverse momentum,
-    a pseudorapidity, an azimuth, a Breit-Wigner mass peak, an exponential missing energy
+    """Collider-like events (the kind of table of docs/field-notes.md#note-003): a power-law
+    transverse momentum, a pseudorapidity, an azimuth, a Breit-Wigner mass peak, an exponential missing energy
     with a log-normal tail, the energy that follows from pt and eta, and a jet count."""
     rng = np.random.default_rng(seed)
     pt = 20.0 * (1.0 + rng.pareto(2.5, n))  # GeV, heavy tail

@@ -266,3 +266,15 @@ def test_a_trained_table_reports_sdmetrics_on_its_held_out_rows(tmp_path):
     assert {"sdmetrics/column_shapes", "sdmetrics/column_pair_trends"} <= set(report)
     no_holdout = Trainer(tiny_table_config(write(penguin_like(), tmp_path), **{"data.holdout": 0}))
     assert no_holdout.held_out_report() == {}
+
+
+def test_the_tanh_range_check_reads_the_numeric_columns_of_a_mixed_table(tmp_path):
+    from gan_core.checks import PreflightError
+
+    source = write(penguin_like(), tmp_path)
+    standard = tiny_table_config(source, **{"data.scaling": "standard"})
+    with pytest.raises(PreflightError, match=r"model\.output_activation: tanh") as err:
+        preflight(standard)
+    assert "field-notes.md#note-003" in str(err.value)
+    linear = standard.with_overrides({"model.output_activation": "linear"})
+    assert preflight(linear) == []  # the one-hot blocks (0/1) are the softmax head's business
