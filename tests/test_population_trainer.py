@@ -11,7 +11,7 @@ import torch
 
 from gan_core.config import ConfigError
 from gan_core.population.trainer import PopulationTrainer
-from gan_core.trainer import Trainer
+from gan_core.trainer import CheckpointError, Trainer
 from tests.helpers import tiny_digits_config, tiny_points_config
 
 TRICKS = [  # one per member key the plain step acts on, and the shape keys around them
@@ -100,7 +100,7 @@ def test_a_member_among_16_equals_the_member_alone_bit_for_bit():
 @pytest.mark.slow
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_no_member_depends_on_its_slot(dtype):
-    cfgs = mixed_members()
+    cfgs = mixed_members(**{"train.steps": 200, "train.eval_every": 50})  # the 200 steps
     among, _ = population_histories(cfgs, dtype=dtype)
     reordered, _ = population_histories(cfgs[::-1], dtype=dtype)  # every member's slot moves
     assert [reordered[15 - i] for i in range(16)] == [among[i] for i in range(16)]
@@ -187,3 +187,10 @@ def test_a_dcgan_member_tracks_the_plain_trainer_within_rounding():
 def test_tricks_populations_do_not_batch_are_refused_by_name(overrides, named):
     with pytest.raises(ConfigError, match=named):
         PopulationTrainer([tiny_points_config(**overrides)])
+
+
+def test_a_plain_checkpoint_is_not_taken_for_a_population(tmp_path):
+    trainer = Trainer(tiny_points_config(**{"train.steps": 2}))
+    path = trainer.save_checkpoint(tmp_path / "checkpoint.pt")
+    with pytest.raises(CheckpointError, match="not a population checkpoint"):
+        PopulationTrainer.from_checkpoint(path)

@@ -27,6 +27,7 @@ from gan_core.population.batched import (
     BatchedSpectralNormLinear,
     Generators,
 )
+from gan_core.population.dcgan import build_batched_dcgan
 
 
 def build_batched_models(
@@ -36,8 +37,6 @@ def build_batched_models(
     D(x, generators) -> logits (K, N), D.features(x, generators) -> (K, N, F)."""
     sample_shape = tuple(int(s) for s in sample_shape)
     if resolve_arch(model_cfg, sample_shape) == "dcgan":
-        from gan_core.population.dcgan import build_batched_dcgan  # noqa: PLC0415
-
         return build_batched_dcgan(model_cfg, sample_shape, num_members)
     return (
         BatchedMlpGenerator(model_cfg, sample_shape, num_members),

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 import torch
 
@@ -30,9 +31,9 @@ from gan_core.monitor import HealthMonitor
 from gan_core.population.adam import BatchedAdam
 from gan_core.population.ema import BatchedEma
 from gan_core.population.models import build_batched_models, set_member_hparams, shape_config
-from gan_core.population.step import PopulationModules, train_step
+from gan_core.population.step import PopulationModules, PopulationStepOutput, train_step
 from gan_core.population.window import PopulationWindow
-from gan_core.trainer import CHECKPOINT_FORMAT, read_safely, resolve_device
+from gan_core.trainer import CHECKPOINT_FORMAT, CheckpointError, read_safely, resolve_device
 
 # on_eval gets {member id: record} for the members at an eval point; it returns True to
 # stop them all, or the ids of the members to stop (None / False / () stops none).
@@ -450,27 +451,33 @@ class PopulationTrainer:
             pop.load_member_state(k, member)
         pop.ids, pop.next_id = list(state["ids"]), int(state["next_id"])
         if state.get("last") is not None:
-            from gan_core.population.step import PopulationStepOutput  # noqa: PLC0415
-
             last = {k: v.to(pop.device) for k, v in state["last"].items()}
             pop._last_batch = last.pop("batch")
             pop._last = PopulationStepOutput(**last)
         return pop
 
-    def save_checkpoint(self, path) -> None:
-        from pathlib import Path  # noqa: PLC0415
-
+    def save_checkpoint(self, path: str | Path) -> Path:
+        """Write atomically, as Trainer.save_checkpoint: never a truncated file."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(path.suffix + ".tmp")
         torch.save(self.state_dict(), tmp)
         tmp.replace(path)
+        return path
 
     @classmethod
     def from_checkpoint(cls, path, dataset: Dataset | None = None, dtype=torch.float32):
         state = read_safely(path)
         if not isinstance(state, dict) or state.get("kind") != "population":
-            raise ValueError(f"{path} is not a population checkpoint (see docs/population.md)")
+            raise CheckpointError(
+                f"{path} is not a population checkpoint (a plain run's checkpoint.pt resumes "
+                f"with gansweep train --resume; docs/population.md)"
+            )
+        if state.get("format") != POPULATION_FORMAT:
+            raise CheckpointError(
+                f"{path} has population format {state.get('format')!r}; this gansweep reads "
+                f"{POPULATION_FORMAT} (docs/population.md)"
+            )
         return cls.from_state(state, dataset, dtype)
 
 
