@@ -138,9 +138,12 @@ def main() -> None:
     )
     ap.add_argument("--only", help="train only runs whose name contains this (e.g. digits/)")
     ap.add_argument(
+        "--one-by-one", action="store_true", help="large set: plain Trainer runs, no populations"
+    )
+    ap.add_argument(
         "--per-data", type=int, help="a smoke: the first N runs of each data set only (needs --out)"
     )
-    args = ap.parse_args()  # fmt: skip
+    args = ap.parse_args()
     default_out = DEFAULT_OUT if args.set == "first" else LARGE_OUT
     if (args.per_data or (args.set == "large" and args.steps)) and args.out in (None, default_out):
         sys.exit("--per-data or --steps on the large set is a smoke: pass --out another file")
