@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from gan_core.config import ConfigError
+from gan_core.population.step import train_step
 from gan_core.population.trainer import PopulationTrainer
 from gan_core.trainer import CheckpointError, Trainer
 from tests.helpers import tiny_digits_config, tiny_points_config
@@ -194,3 +195,30 @@ def test_a_plain_checkpoint_is_not_taken_for_a_population(tmp_path):
     path = trainer.save_checkpoint(tmp_path / "checkpoint.pt")
     with pytest.raises(CheckpointError, match="not a population checkpoint"):
         PopulationTrainer.from_checkpoint(path)
+
+
+def test_one_shared_stream_trains_every_member_with_its_own_keys():
+    # [g] * K: the GPU's fast mode (one draw per kind for all members; dropout batched).
+    cfgs = [
+        tiny_points_config(**{"model.d_dropout": 0.3, "tricks.instance_noise": 0.1, **o})
+        for o in ({}, {"optim.lr_d": 0.0}, {"optim.lr_g": 0.0}, {"tricks.label_flip": 0.2})
+    ]
+    pop = PopulationTrainer(cfgs)
+    m, k = pop.modules, len(cfgs)
+    d0 = [p.detach().clone() for p in m.D.parameters()]
+    g0 = [p.detach().clone() for p in m.G.parameters()]
+    stream = torch.Generator().manual_seed(0)
+    data = pop._data[0]
+
+    def next_batch(mask):
+        return data[torch.randint(len(data), (k, 64), generator=stream)]
+
+    out, last = None, None
+    for step in range(3):
+        out, last = train_step(m, next_batch, cfgs, [step] * k, [stream] * k, [True] * k, out, last)
+    moved = lambda before, module, i: any(  # noqa: E731
+        not torch.equal(b[i], p[i]) for b, p in zip(before, module.parameters(), strict=True)
+    )
+    assert [moved(d0, m.D, i) for i in range(k)] == [True, False, True, True]
+    assert [moved(g0, m.G, i) for i in range(k)] == [True, True, False, True]
+    assert torch.isfinite(out.d_loss).all() and torch.isfinite(out.g_loss).all()

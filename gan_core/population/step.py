@@ -61,8 +61,28 @@ class WithStreams:
         return self.D.features(x, self.generators)
 
 
-def only(generators: list[torch.Generator], mask: Mask) -> list[torch.Generator | None]:
-    """The generators of the members in `mask`; None (sit this forward out) for the rest."""
+def shared(generators) -> torch.Generator | None:
+    """The one generator object all of two or more members were given, or None.
+
+    [g] * K is the fast mode for a GPU: z, batches and noise in one draw each, dropout in
+    the layers' batched draw from torch's global stream. Members then depend on each other's
+    draws: equal in distribution, not run for run. PopulationTrainer gives each member its
+    own generator (the exact mode); gan_core/population/step.py serves both.
+    """
+    first = generators[0] if generators else None
+    if first is None or len(generators) < 2 or any(g is not first for g in generators):
+        return None
+    return first
+
+
+def only(generators: list[torch.Generator], mask: Mask) -> Generators:
+    """The generators of the members in `mask`; None (sit this forward out) for the rest.
+
+    Every member taking part in one shared stream: None as a whole, the layers' fast
+    path (one batched draw for all members).
+    """
+    if all(mask) and shared(generators) is not None:
+        return None
     return [g if m else None for g, m in zip(generators, mask, strict=True)]
 
 
@@ -73,7 +93,13 @@ def per_member(values: Sequence[float], like: torch.Tensor) -> torch.Tensor:
 
 
 def _draw(like: torch.Tensor, generators, draw: Callable) -> torch.Tensor:
-    """One (N, ...) draw per member with a generator, zeros for the others."""
+    """One (N, ...) draw per member with a generator, zeros for the others (one draw of the
+    whole (K, N, ...) from a shared stream). generators=None: the layers' fast path."""
+    if generators is None:
+        return draw(like.shape, None)  # torch's global stream
+    one = shared(generators)
+    if one is not None:
+        return draw(like.shape, one)
     out = torch.zeros_like(like)
     for k, g in enumerate(generators):
         if g is not None:
@@ -83,22 +109,28 @@ def _draw(like: torch.Tensor, generators, draw: Callable) -> torch.Tensor:
 
 def noisy(x: torch.Tensor, stds: Sequence[float], generators) -> torch.Tensor:
     """tricks.instance_noise per member: x + std * N(0, 1), as gan_core/step.py's _noisy."""
-    drawing = [g if s > 0 else None for s, g in zip(stds, generators, strict=True)]
-    if all(g is None for g in drawing):
+    if generators is None:  # the layers' fast path: every member takes part, one draw
+        drawing, draws = [s > 0 for s in stds], None
+    else:
+        drawing = [g is not None and s > 0 for s, g in zip(stds, generators, strict=True)]
+        draws = [g if d else None for g, d in zip(generators, drawing, strict=True)]
+    if not any(drawing):
         return x
     noise = _draw(
-        x, drawing, lambda shape, g: torch.randn(shape, generator=g, dtype=x.dtype, device=x.device)
+        x, draws, lambda shape, g: torch.randn(shape, generator=g, dtype=x.dtype, device=x.device)
     )
-    scale = [s if g is not None else 0.0 for s, g in zip(stds, drawing, strict=True)]
+    scale = [s if d else 0.0 for s, d in zip(stds, drawing, strict=True)]
     return x + per_member(scale, x) * noise
 
 
 def _targets(cfgs: list[GanConfig], logits: torch.Tensor, generators) -> tuple:
     """Each member's real and fake targets (gan_core/step.py's _d_targets), as (K, N)."""
     n = logits.shape[1]
+    taking_part = [True] * len(cfgs) if generators is None else [g is not None for g in generators]
+    generators = generators or [None] * len(cfgs)  # None: the global stream (fast path)
     real, fake = [], []
-    for cfg, g in zip(cfgs, generators, strict=True):
-        r, f = _d_targets(cfg, n, logits.device, g) if g is not None else (1.0, 0.0)
+    for cfg, g, part in zip(cfgs, generators, taking_part, strict=True):
+        r, f = _d_targets(cfg, n, logits.device, g) if part else (1.0, 0.0)
         real.append(torch.as_tensor(r, dtype=logits.dtype, device=logits.device).expand(n))
         fake.append(torch.as_tensor(f, dtype=logits.dtype, device=logits.device).expand(n))
     return torch.stack(real), torch.stack(fake)
@@ -225,6 +257,10 @@ def _latents(cfgs, n, like: torch.Tensor, generators, mask) -> torch.Tensor:
     """Member k's z from its own stream (zeros for members not drawing), in like's dtype
     (drawn as sample_latent draws it: a float64 population gets float32 draws, widened)."""
     cfg = cfgs[0].model  # latent_dim and latent_dist are shape keys
+    one = shared(generators)
+    if one is not None and all(mask):  # one draw for every member from the shared stream
+        z = sample_latent(len(mask) * n, cfg, like.device, generator=one)
+        return z.view(len(mask), n, -1).to(like.dtype)
     rows = [
         sample_latent(n, cfg, like.device, generator=g)
         if a
