@@ -166,7 +166,7 @@ class PopulationTrainer:
         self.history.append([])
         self._plain_keys.append({"G": list(G.state_dict()), "D": list(D.state_dict())})
         self._timers.append([0.0, 0.0])
-        self._data.append(self._data_for(cfg).x.to(self.device, self.dtype))
+        self._data.append(self._device_data(self._data_for(cfg)))
 
     def remove(self, ids: Iterable[int]) -> None:
         """Members leave the batch: their final state goes to `left`, their tensors go."""
@@ -204,6 +204,13 @@ class PopulationTrainer:
             self._datasets[key] = load_dataset(cfg.data, cfg.train.seed)
         return self._datasets[key]
 
+    def _device_data(self, dataset: Dataset) -> torch.Tensor:
+        """The data set's samples on the device, once per data set (not once per member)."""
+        cache = self.__dict__.setdefault("_on_device", {})
+        if id(dataset) not in cache:
+            cache[id(dataset)] = dataset.x.to(self.device, self.dtype)
+        return cache[id(dataset)]
+
     def _evaluator(self, k: int):
         # One reference sample per data set (seed 0), as the plain trainer: same yardstick.
         dataset = self._data_for(self.cfgs[k])
@@ -216,12 +223,18 @@ class PopulationTrainer:
     def next_batch(self, mask: list[bool]) -> torch.Tensor:
         """Each drawing member's batch from its own batch stream (zeros for the others)."""
         n = self.shape.optim.batch_size
-        rows = []
-        for data, gen, draw in zip(self._data, self.batch_generators, mask, strict=True):
-            if draw:
-                rows.append(data[torch.randint(len(data), (n,), device=self.device, generator=gen)])
-            else:
-                rows.append(data.new_zeros((n, *data.shape[1:])))
+        draws = zip(self._data, self.batch_generators, mask, strict=True)
+        idx = [
+            torch.randint(len(d), (n,), device=self.device, generator=g) if m else None
+            for d, g, m in draws
+        ]
+        data = self._data[0]
+        if all(m for m in mask) and all(d is data for d in self._data):
+            return data[torch.stack(idx)]  # one gather for all members: the same rows
+        rows = [
+            d[i] if i is not None else d.new_zeros((n, *d.shape[1:]))
+            for d, i in zip(self._data, idx, strict=True)
+        ]
         return torch.stack(rows)
 
     # --- the loop -----------------------------------------------------------------------
