@@ -65,8 +65,10 @@ def run_config(args: argparse.Namespace) -> GanConfig:
 
 
 def config_tag(cfg: GanConfig) -> str:
-    """Short hash of everything but the seed: records of another config are never reused."""
-    flat = {k: v for k, v in cfg.flat().items() if k != "train.seed"}
+    """Short hash of the keys away from their defaults but the seed: records of another
+    config are never reused, and a key added later (at its default) keeps the records."""
+    default = GanConfig().flat()
+    flat = {k: v for k, v in cfg.flat().items() if k != "train.seed" and v != default[k]}
     return hashlib.sha1(json.dumps(flat, sort_keys=True).encode()).hexdigest()[:10]
 
 

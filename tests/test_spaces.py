@@ -11,7 +11,7 @@ import pytest
 from search_spaces import SpaceError, list_spaces, load_space
 from search_spaces.combos import corner_assignments
 
-SHIPPED = ("stabilizers", "mixture", "losses", "tabular", "tiny")
+SHIPPED = ("stabilizers", "mixture", "losses", "tabular", "tiny", "pacgan", "pacgan_ring8")
 
 GOOD = """\
 description: test space
