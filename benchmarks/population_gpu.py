@@ -8,11 +8,12 @@ does not depend on the values); a step is the population's own train step
 (gan_core/population/step.py) on the batched models and BatchedAdam, and one trial's
 is the plain step (gan_core/step.py) with torch.optim.Adam, as the trainers run them.
 
-First it checks members against single trials on the device (the same seeds, draws and
-batches: after CHECK_STEPS steps each member's G must sit where its single trial's G
-sits, up to rounding); then it measures K = 1, 4, 16, 64, 256 for the 3x128 MLP and the
-digits DCGAN, stops adding rows when TIME_BUDGET_S is spent, and writes the table as
-markdown to --out (and stdout).
+First it checks members against single trials on the device in the step's exact mode
+(the same seeds, draws and batches: after CHECK_STEPS steps each member's G must sit
+where its single trial's G sits, up to rounding); then it measures K = 1, 4, 16, 64, 256
+of the 3x128 MLP and the digits DCGAN in the step's fast mode for a GPU (one random
+stream for all members: one draw of z, batches and masks per step instead of K), stops
+adding rows when TIME_BUDGET_S is spent, and writes the table as markdown to --out.
 """
 
 from __future__ import annotations
@@ -92,9 +93,10 @@ def plain_trial(cfg: GanConfig, data: torch.Tensor):
     return GanModules(G, D, opt_g, opt_d, None), next_batch, start
 
 
-def population(cfgs: list[GanConfig], data: torch.Tensor):
+def population(cfgs: list[GanConfig], data: torch.Tensor, fast: bool = False):
     """(modules, next_batch(mask), generators): the members as gan_core/population/trainer.py
-    builds them: each from its plain model under its seed, its own z and batch streams."""
+    builds them, each from its plain model under its seed, in the step's exact mode (each
+    its own streams) or fast mode (one stream for all: gan_core/population/step.py)."""
     device, k = data.device, len(cfgs)
     G, D = build_batched_models(shape_config(cfgs[0].model), tuple(data.shape[1:]), k)
     G, D = G.to(device), D.to(device)
@@ -109,6 +111,13 @@ def population(cfgs: list[GanConfig], data: torch.Tensor):
         lrs = [getattr(c.optim, f"lr_{who}") for c in cfgs]
         betas = [(getattr(c.optim, f"beta1_{who}"), getattr(c.optim, f"beta2_{who}")) for c in cfgs]
         opts.append(BatchedAdam(list(net.parameters()), lrs, betas))
+    streams = shared_stream(cfgs, data) if fast else own_streams(cfgs, data)
+    return PopulationModules(G, D, *opts, None), *streams
+
+
+def own_streams(cfgs: list[GanConfig], data: torch.Tensor):
+    """Each member's z stream and batch stream, as its single trial's (plain_trial)."""
+    device, n = data.device, cfgs[0].optim.batch_size
     generators = []
     for cfg in cfgs:
         z_stream = torch.Generator(device=device)
@@ -119,19 +128,29 @@ def population(cfgs: list[GanConfig], data: torch.Tensor):
         else:
             z_stream.manual_seed(cfg.train.seed)  # CUDA's stream: untouched by the CPU init
         generators.append(z_stream)
-    batch_streams = [torch.Generator(device=device).manual_seed(c.train.seed + 1) for c in cfgs]
+    batches = [torch.Generator(device=device).manual_seed(c.train.seed + 1) for c in cfgs]
 
     def next_batch(mask) -> torch.Tensor:
-        n = cfgs[0].optim.batch_size
         rows = [
             data[torch.randint(len(data), (n,), device=device, generator=g)]
             if draw
             else data.new_zeros((n, *data.shape[1:]))
-            for g, draw in zip(batch_streams, mask, strict=True)
+            for g, draw in zip(batches, mask, strict=True)
         ]
         return torch.stack(rows)
 
-    return PopulationModules(G, D, *opts, None), next_batch, generators
+    return next_batch, generators
+
+
+def shared_stream(cfgs: list[GanConfig], data: torch.Tensor):
+    """One generator for all members: one draw of every member's batch (all step here)."""
+    device, k, n = data.device, len(cfgs), cfgs[0].optim.batch_size
+    one = torch.Generator(device=device).manual_seed(cfgs[0].train.seed)
+
+    def next_batch(mask) -> torch.Tensor:
+        return data[torch.randint(len(data), (k, n), device=device, generator=one)]
+
+    return next_batch, [one] * k
 
 
 def train_population(cfgs, data, steps: int, start_step: int = 0, built=None) -> float:
@@ -196,7 +215,7 @@ def measure(name: str, device, members, steps: int, single_steps: int, deadline:
             rows.append(f"| {name} | {k} | not run: time budget spent | |")
             continue
         cfgs = [member_config(name, seed, device.type) for seed in range(k)]
-        built = population(cfgs, data)
+        built = population(cfgs, data, fast=True)
         train_population(cfgs, data, WARMUP, built=built)
         rate = k * steps / train_population(cfgs, data, steps, WARMUP, built=built)
         rows.append(f"| {name} | {k} | {rate:.0f} | {rate / one:.2f} |")
