@@ -8,6 +8,8 @@ that maps model scale back to the data's original units.
 
     G = mlflow.pytorch.load_model(f"runs:/{run_id}/generator")
     x = G(torch.randn(64, latent_dim))   # model scale; inverse-scale with the metadata
+
+(With InfoGAN codes, G's input is z followed by the codes: `GeneratorMeta.latent` draws it.)
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ class GeneratorMeta:
     step: int
     ema: bool
     table: dict[str, Any] | None = None  # a table's TableCodec.to_dict(): decodes categories
+    info_categorical: int = 0  # InfoGAN codes after z in G's input (docs/infogan.md)
+    info_continuous: int = 0
 
     def to_table_codec(self):
         from gan_core.data.tables import TableCodec
@@ -57,7 +61,12 @@ class GeneratorMeta:
     def latent(self, n: int, seed: int) -> torch.Tensor:
         from gan_core.config import ModelConfig
 
-        cfg = ModelConfig(latent_dim=self.latent_dim, latent_dist=self.latent_dist)
+        cfg = ModelConfig(
+            latent_dim=self.latent_dim,
+            latent_dist=self.latent_dist,
+            info_categorical=self.info_categorical,
+            info_continuous=self.info_continuous,
+        )
         return sample_latent(n, cfg, "cpu", generator=torch.Generator().manual_seed(seed))
 
 
@@ -75,6 +84,8 @@ def meta_of(trainer: Trainer) -> GeneratorMeta:
         step=int(trainer.step),
         ema=trainer.modules.ema is not None,
         table=ds.table.codec.to_dict() if getattr(ds, "table", None) is not None else None,
+        info_categorical=cfg.model.info_categorical,
+        info_continuous=cfg.model.info_continuous,
     )
 
 

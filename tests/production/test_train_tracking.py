@@ -174,3 +174,12 @@ def test_sample_names_an_unknown_run_and_a_run_without_a_generator(fake_sweep, t
         sample_run(ids["t_best"], 8, tmp_path / "x.png")
     with pytest.raises(ValueError, match=r"\.png, \.npy"):
         sample_run(ids["t_best"], 8, tmp_path / "x.txt")
+
+
+def test_an_infogan_generator_is_logged_and_drawn_with_its_codes(store, tmp_path):
+    codes = {"model.info_categorical": 3, "model.info_continuous": 1}
+    cfg = tiny_points_config(**codes, **{"train.steps": 10, "train.eval_every": 10})
+    _, run = train_tracked(cfg, tmp_path / "run", progress=False)
+    G, meta = load_generator(f"runs:/{run.run_id}/generator")
+    assert (meta.info_categorical, meta.info_continuous) == (3, 1)
+    assert draw(G, meta, 16, seed=0).shape == (16, 2)  # G's input: z (2) + 3 + 1 codes
