@@ -402,7 +402,7 @@ POPULATION_MEMBER_KEYS = frozenset(
         "model.d_dropout",
         "loss.gp_weight",
         "loss.r1_weight",
-        "loss.r2_weight",  # refused away from 0 until populations batch it (unbatched_tricks)
+        "loss.r2_weight",
         "loss.info_weight",
         "loss.feature_matching",
         "optim.lr_g",
@@ -467,7 +467,6 @@ UNBATCHED_TRICKS = (
     "model.d_activation",
     "model.info_categorical",
     "model.info_continuous",
-    "loss.r2_weight",
     "tricks.diffaugment",
 )
 

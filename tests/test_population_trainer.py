@@ -22,6 +22,7 @@ TRICKS = [  # one per member key the plain step acts on, and the shape keys arou
     {"tricks.label_flip": 0.1, "tricks.label_smoothing": 0.1},
     {"tricks.instance_noise": 0.1, "tricks.instance_noise_anneal": 20},
     {"loss.r1_weight": 1.0},
+    {"loss.r2_weight": 1.0},
     {"loss.feature_matching": 1.0},
     {"tricks.ema_decay": 0.9},
     {"optim.d_steps_per_g": 3},
@@ -85,7 +86,7 @@ def test_spectral_norm_member_tracks_the_plain_trainer_within_rounding():
 def mixed_members(n=16, **shared):
     """n members of one shape, each with another trick or seed."""
     return [
-        tiny_points_config(**{**TRICKS[i % 11], "train.seed": 100 + i, **shared})  # 11: no shape
+        tiny_points_config(**{**TRICKS[i % 12], "train.seed": 100 + i, **shared})  # 12: no shape
         for i in range(n)
     ]
 

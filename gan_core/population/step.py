@@ -180,6 +180,11 @@ def d_update(m, real, z, cfgs, stds, generators, active):
     if any(r1_members):
         r1 = losses.r1_penalty(WithStreams(m.D, only(generators, r1_members)), real, lead=2)
         loss = loss + per_member(r1_weights, r1) * r1
+    r2_weights = [c.loss.r2_weight for c in cfgs]
+    r2_members = [w > 0 and a for w, a in zip(r2_weights, active, strict=True)]
+    if any(r2_members):  # loss.r2_weight: R2, the same zero-centred penalty at fakes
+        r2 = losses.r1_penalty(WithStreams(m.D, only(generators, r2_members)), fake, lead=2)
+        loss = loss + per_member(r2_weights, r2) * r2
     _backward_and_step(m.opt_d, m.D, loss, active)
     return loss, real_logits, fake_logits
 
