@@ -42,6 +42,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent  # the venv's ray and mlflow
+DATABASES = ("mlflow", "optuna")
 PG_BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
 
 
@@ -65,6 +66,15 @@ class Layout:
     @property
     def password_file(self) -> Path:
         return self.root / "pg-password"
+
+    @property
+    def pgpass_file(self) -> Path:
+        return self.root / "pgpass"
+
+    @property
+    def optuna_storage(self) -> str:
+        """The sweeps' Optuna database; no password in it (libpq reads PGPASSFILE)."""
+        return f"postgresql://postgres@127.0.0.1:{self.pg_port}/optuna"
 
     def backend_uri(self, password: str) -> str:
         secret = urllib.parse.quote(password, safe="")
@@ -214,6 +224,18 @@ def pg_password(layout: Layout) -> str:
     return path.read_text().strip()
 
 
+def write_pgpass(layout: Layout) -> None:
+    """A libpq password file (0600) for the sweep's driver, which opens the Optuna database
+    itself: PGPASSFILE names it in the driver's environment, so the secret is in no URL,
+    export line or log."""
+    path = layout.pgpass_file
+    if path.is_file():
+        return
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(f"127.0.0.1:{layout.pg_port}:*:postgres:{pg_password(layout)}\n")
+
+
 def pg_env(layout: Layout) -> dict[str, str]:
     # libpq reads PGPASSWORD; a process's environment is readable by its user and root only
     return {**os.environ, "PGPASSWORD": pg_password(layout)}
@@ -287,16 +309,23 @@ def start_postgres(layout: Layout) -> None:
     psql = [pg_tool("psql"), "-h", "127.0.0.1", "-p", str(layout.pg_port), "-U", "postgres"]
     psql += ["-w"]  # never prompt: the password comes from pg_env
     exists = subprocess.run(
-        [*psql, "-tAc", "SELECT 1 FROM pg_database WHERE datname='mlflow'"],
+        [*psql, "-tAc", "SELECT 1"],
         capture_output=True,
         text=True,
         env=pg_env(layout),
     )
     if exists.returncode != 0:
         raise ClusterError(f"PostgreSQL on 127.0.0.1:{layout.pg_port}: {exists.stderr.strip()}")
-    if exists.stdout.strip() != "1":
-        create = [*psql, "-c", "CREATE DATABASE mlflow"]
-        subprocess.run(create, check=True, capture_output=True, env=pg_env(layout))
+    # mlflow: the tracking server's store; optuna: every sweep's study (pipelines/sweep/study.py)
+    for name in DATABASES:
+        query = f"SELECT 1 FROM pg_database WHERE datname='{name}'"
+        found = subprocess.run(
+            [*psql, "-tAc", query], capture_output=True, text=True, env=pg_env(layout)
+        )
+        if found.stdout.strip() != "1":
+            create = [*psql, "-c", f"CREATE DATABASE {name}"]
+            subprocess.run(create, check=True, capture_output=True, env=pg_env(layout))
+    write_pgpass(layout)
 
 
 # --- MLflow server -------------------------------------------------------------------------
@@ -420,6 +449,7 @@ def down(layout: Layout, purge: bool = False) -> list[str]:
     if purge:
         shutil.rmtree(pg_data_dir(layout), ignore_errors=True)
         layout.password_file.unlink(missing_ok=True)  # the secret of that database only
+        layout.pgpass_file.unlink(missing_ok=True)
     return stopped
 
 
@@ -434,6 +464,8 @@ def driver_env(layout: Layout) -> dict[str, str]:
         "RAY_AUTH_MODE": "token",
         "MLFLOW_TRACKING_URI": layout.tracking_uri,
         "GANSWEEP_STORAGE": str(layout.root / "sweeps"),
+        "GANSWEEP_OPTUNA_STORAGE": layout.optuna_storage,
+        "PGPASSFILE": str(layout.pgpass_file),
     }
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import subprocess
 import threading
 import time
@@ -157,6 +158,20 @@ def test_sweep_spreads_over_two_nodes_and_logs_to_the_server(on_cluster):
     assert run.info.artifact_uri.startswith("mlflow-artifacts:"), run.info.artifact_uri
     store = on_cluster["layout"].root / "mlflow-artifacts"
     assert list(store.rglob("config.yaml")), "no artifact in the server's store"
+    # the Optuna study went to the cluster's PostgreSQL, not to a file in the sweep folder
+    assert_study_in_postgres(result.path, result.table)
+
+
+def assert_study_in_postgres(folder: Path, table: pd.DataFrame) -> None:
+    import optuna
+
+    url = os.environ["GANSWEEP_OPTUNA_STORAGE"]
+    assert url.startswith("postgresql://") and ":" not in url.split("@")[0].split("//")[1]
+    study = optuna.load_study(study_name=folder.name, storage=url)
+    told = sorted(t.user_attrs["trial_id"] for t in study.trials if "trial_id" in t.user_attrs)
+    assert told == sorted(table.trial_id)
+    assert not (folder / "optuna.db").exists()
+    assert json.loads((folder / "sweep.json").read_text())["optuna_storage"] == "env"
 
 
 # --- faults --------------------------------------------------------------------------------
@@ -294,6 +309,7 @@ def test_killed_driver_resumes_on_the_cluster(on_cluster, tmp_path):
             assert (kept.state, kept.steps) == (row["state"], row["steps"])
     meta = json.loads((folder / "sweep.json").read_text())
     assert_each_step_once(mlflow_runs(meta), table)
+    assert_study_in_postgres(folder, table)  # the study caught up with the restart
 
 
 def test_mlflow_server_restarted_mid_sweep_loses_no_metric(
@@ -409,6 +425,9 @@ def test_the_database_password_stays_out_of_argv_logs_and_exports(cluster):
     for log in (layout.root / "logs").iterdir():
         assert secret not in log.read_text(errors="replace"), log
     assert secret not in tool.exports(layout)
+    # the driver reaches the Optuna database through a libpq password file only it can read
+    assert stat.S_IMODE(layout.pgpass_file.stat().st_mode) == 0o600
+    assert f"PGPASSFILE={layout.pgpass_file}" in tool.exports(layout)
 
 
 def test_cluster_down_leaves_no_process(cluster):
