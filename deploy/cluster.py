@@ -74,7 +74,7 @@ class Layout:
     @property
     def optuna_storage(self) -> str:
         """The sweeps' Optuna database; no password in it (libpq reads PGPASSFILE)."""
-        return f"postgresql://postgres@127.0.0.1:{self.pg_port}/optuna"
+        return f"postgresql+psycopg2://postgres@127.0.0.1:{self.pg_port}/optuna"
 
     def backend_uri(self, password: str) -> str:
         secret = urllib.parse.quote(password, safe="")

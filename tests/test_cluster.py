@@ -166,7 +166,7 @@ def assert_study_in_postgres(folder: Path, table: pd.DataFrame) -> None:
     import optuna
 
     url = os.environ["GANSWEEP_OPTUNA_STORAGE"]
-    assert url.startswith("postgresql://") and ":" not in url.split("@")[0].split("//")[1]
+    assert url.startswith("postgresql+psycopg2://") and ":" not in url.split("@")[0].split("//")[1]
     study = optuna.load_study(study_name=folder.name, storage=url)
     told = sorted(t.user_attrs["trial_id"] for t in study.trials if "trial_id" in t.user_attrs)
     assert told == sorted(table.trial_id)
