@@ -144,8 +144,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smoke run: K 1 and 4, short windows")
     parser.add_argument("--repeats", type=int, default=2, help="interleaved repeats, best kept")
     parser.add_argument("--cases", nargs="+", choices=sorted(CASES), default=list(CASES))
+    parser.add_argument("--members", nargs="+", type=int, help=f"K values (default {MEMBERS})")
     args = parser.parse_args()
-    members = (1, 4) if args.quick else MEMBERS
+    members = tuple(args.members or ((1, 4) if args.quick else MEMBERS))
     repeats = 1 if args.quick else args.repeats
     print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d %H:%M %Z')}")
     print(f"load before: {os.getloadavg()[0]:.1f} (1-min average)")
