@@ -261,6 +261,11 @@ def bench_table(args, folder: Path, name: str, spec: dict) -> list[dict]:
     if same is None:
         epochs = max(1, round(CTGAN_DEFAULT_EPOCHS * mine["wall_s"] / default["wall_s"]))
         ctgan_rows, same_s = run_ctgan(train, discrete, epochs)
+        if same_s < 0.8 * mine["wall_s"]:
+            # the default run's time per epoch was read at another load (the machine is
+            # shared): scale once more by the time this run took
+            epochs = max(epochs + 1, round(epochs * mine["wall_s"] / same_s))
+            ctgan_rows, same_s = run_ctgan(train, discrete, epochs)
         score("ctgan-same-wall", ctgan_rows, same_s, f"{epochs} epochs")
     else:
         show(same)
