@@ -291,10 +291,22 @@ def start_driver(call: str, log: Path) -> subprocess.Popen:
     )
 
 
+def ray_snapshot_text(folder: Path) -> str:
+    """Ray's latest experiment snapshot in the sweep folder, as text ('' before the first)."""
+    try:
+        return max(
+            folder.glob("experiment_state-*.json"), key=lambda p: p.stat().st_mtime
+        ).read_text()
+    except (ValueError, OSError):  # none yet, or replaced while we read
+        return ""
+
+
 def wait_for_kill_point(storage: Path, driver: subprocess.Popen, timeout: float = 240):
     """Poll the sweep's ledger until 2 trials have ended and one has been running past its
-    third eval point for HOLD_S (so Ray's snapshot, taken every 2 s, holds it). Returns the
-    folder, the ledger and that trial's id."""
+    third eval point for HOLD_S and is in Ray's experiment snapshot (taken every 2 s when
+    the driver is not busy; under load it was seen to lag, and a trial that began after the
+    last snapshot is rightly redone as another one). Returns the folder, the ledger and
+    that trial's id."""
     deadline, seen = time.time() + timeout, {}
     while time.time() < deadline:
         assert driver.poll() is None, "the sweep ended before it could be killed"
@@ -307,7 +319,8 @@ def wait_for_kill_point(storage: Path, driver: subprocess.Popen, timeout: float 
             running = [r["trial_id"] for r in rows if r["state"] == "running" and r["steps"] >= 60]
             for trial_id in running:
                 seen.setdefault(trial_id, time.time())
-            held = [t for t in running if time.time() - seen[t] >= HOLD_S]
+            snapshot = ray_snapshot_text(path.parent)
+            held = [t for t in running if time.time() - seen[t] >= HOLD_S and t in snapshot]
             if sum(r["state"] != "running" for r in rows) >= 2 and held:
                 return path.parent, ledger, held[0]
         time.sleep(0.1)
