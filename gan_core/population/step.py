@@ -251,7 +251,7 @@ def train_step(
     for i in range(g_rounds):
         active = [s and i < c.optim.g_steps_per_d for c, s in zip(cfgs, stepping, strict=True)]
         fresh = [a and c.tricks.fresh_noise_g for a, c in zip(active, cfgs, strict=True)]
-        if any(fresh):  # fresh z for G (field notes seeds/004)
+        if any(fresh):  # fresh z for G (docs/field-notes.md#note-004)
             z = _where(fresh, _latents(cfgs, n, weight, generators, fresh), z)
         g_loss = g_update(m, real, z, cfgs, stds, generators, active)
         out.g_loss = _where(active, g_loss.detach(), out.g_loss)
