@@ -253,13 +253,7 @@ class Trainer:
         self.history = list(state["history"])
 
     def save_checkpoint(self, path: str | Path) -> Path:
-        """Write atomically: a crash mid-write never leaves a truncated checkpoint."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        torch.save(self.state_dict(), tmp)
-        tmp.replace(path)
-        return path
+        return save_atomically(self.state_dict(), path)
 
     @classmethod
     def from_checkpoint(
@@ -270,6 +264,16 @@ class Trainer:
         trainer = cls(cfg or GanConfig.from_dict(state["config"]), dataset)
         trainer.load_state_dict(state)
         return trainer
+
+
+def save_atomically(state: dict, path: str | Path) -> Path:
+    """Write a checkpoint atomically: a crash mid-write never leaves a truncated file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+    return path
 
 
 def load_checkpoint(path: str | Path) -> dict:

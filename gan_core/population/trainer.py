@@ -33,7 +33,13 @@ from gan_core.population.ema import BatchedEma
 from gan_core.population.models import build_batched_models, set_member_hparams, shape_config
 from gan_core.population.step import PopulationModules, PopulationStepOutput, train_step
 from gan_core.population.window import PopulationWindow
-from gan_core.trainer import CHECKPOINT_FORMAT, CheckpointError, read_safely, resolve_device
+from gan_core.trainer import (
+    CHECKPOINT_FORMAT,
+    CheckpointError,
+    read_safely,
+    resolve_device,
+    save_atomically,
+)
 
 # on_eval gets {member id: record} for the members at an eval point; it returns True to
 # stop them all, or the ids of the members to stop (None / False / () stops none).
@@ -470,13 +476,7 @@ class PopulationTrainer:
         return pop
 
     def save_checkpoint(self, path: str | Path) -> Path:
-        """Write atomically, as Trainer.save_checkpoint: never a truncated file."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        torch.save(self.state_dict(), tmp)
-        tmp.replace(path)
-        return path
+        return save_atomically(self.state_dict(), path)
 
     @classmethod
     def from_checkpoint(cls, path, dataset: Dataset | None = None, dtype=torch.float32):
