@@ -388,6 +388,7 @@ def test_mlflow_down_at_the_end_keeps_the_writes_for_relog(tmp_path, monkeypatch
     from gan_core.config import GanConfig
 
     plan = TrialPlan(base=GanConfig().to_dict(), milestones=(40,), folder=str(tmp_path))
+    plan.record_config(Trial.trial_id, Trial.config)  # as the searcher does where it samples
     db = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = tracking.MlflowClient(db)
     exp = tracking.experiment_id(client, "relog")

@@ -35,6 +35,13 @@ def sweep_parts(tmp_path, uri: str):
     return ledger, logger, client
 
 
+def sampled_trial(logger):
+    """A trial as the searcher hands it on: sampled keys, its full config in its folder."""
+    trial = SimpleNamespace(trial_id="t1", config={"optim.lr_g": 1e-3})
+    logger.plan.record_config(trial.trial_id, trial.config)
+    return trial
+
+
 def report(ledger, logger, trial, step: int, **extra) -> None:
     """One eval point as Ray hands it on: the scheduler, then the ledger, then MLflow."""
     result = {"step": step, "objective": 1.0 / step, "health": "ok", **extra}
@@ -58,7 +65,7 @@ def test_a_refused_write_is_reported_and_set_aside_and_the_rest_goes_on(tmp_path
     validation): that one batch is set aside, named with its run and key; the later
     writes of the trial are not held back behind it."""
     ledger, logger, client = sweep_parts(tmp_path, f"sqlite:///{tmp_path / 'mlflow.db'}")
-    trial = SimpleNamespace(trial_id="t1", config={"optim.lr_g": 1e-3})
+    trial = sampled_trial(logger)
     logger.on_trial_start(0, [], trial)
     report(ledger, logger, trial, 40, **{"../escape": 1.0})
     run_id = logger.run_ids["t1"]
@@ -89,7 +96,7 @@ def test_a_server_that_went_away_gets_the_queued_writes_when_it_is_back(tmp_path
     server, url = start_ui(db, port=port)
     try:
         ledger, logger, client = sweep_parts(tmp_path, url)
-        trial = SimpleNamespace(trial_id="t1", config={"optim.lr_g": 1e-3})
+        trial = sampled_trial(logger)
         logger.on_trial_start(0, [], trial)
         report(ledger, logger, trial, 40)
         assert objective_steps(client, logger, trial) == [40]

@@ -10,9 +10,11 @@ import pytest
 from optuna.trial import TrialState
 from ray.tune.schedulers import TrialScheduler
 
+from gan_core.config import ConfigError, GanConfig
 from pipelines.sweep.pruning import MilestoneScheduler, PruningRules
 from pipelines.sweep.sampling import define_by_run, sampler_for
 from pipelines.sweep.searcher import PruneAwareOptunaSearch
+from pipelines.sweep.trial import CONFIG_FILE, TrialPlan
 from search_spaces import load_space
 
 MODES = ("d_dominates", "g_dominates", "mode_collapse", "stall")
@@ -102,8 +104,13 @@ def test_scheduler_skips_failed_and_repeated_results():
     assert sched.reason("t") == "diverged"
 
 
+def tiny_plan(folder) -> TrialPlan:
+    space = load_space("tiny")
+    return TrialPlan(base=space.base.to_dict(), milestones=space.milestones, folder=str(folder))
+
+
 @pytest.fixture()
-def searcher_and_scheduler():
+def searcher_and_scheduler(tmp_path):
     space = load_space("tiny")
     sched = MilestoneScheduler(PruningRules.from_space(space))
     searcher = PruneAwareOptunaSearch(
@@ -112,8 +119,30 @@ def searcher_and_scheduler():
         mode="min",
         sampler=sampler_for(space),
         scheduler=sched,
+        plan=tiny_plan(tmp_path),
     )
     return searcher, sched
+
+
+def test_a_trial_config_is_built_once_where_it_is_sampled(searcher_and_scheduler, tmp_path):
+    """The searcher writes the full config beside the trial's checkpoint; the worker and the
+    MLflow logger read that file, so what a trial trains is what was sampled, exactly."""
+    searcher, _ = searcher_and_scheduler
+    sampled = searcher.suggest("t1")
+    cfg = searcher._plan.trial_config("t1")
+    assert (tmp_path / "trials" / "t1" / CONFIG_FILE).is_file()
+    assert {k: cfg.get(k) for k in sampled} == sampled
+    base = load_space("tiny").base
+    assert cfg.train.steps == base.train.steps and cfg.data.source == base.data.source
+
+
+def test_a_sampled_config_the_rules_refuse_fails_its_trial_with_the_message(tmp_path):
+    """Two update ratios above 1 at once: the config rules refuse it where it is sampled;
+    the trial then fails with that message (the sweep goes on), as it did in the worker."""
+    plan = TrialPlan(base=GanConfig().to_dict(), milestones=(40,), folder=str(tmp_path))
+    plan.record_config("bad", {"optim.d_steps_per_g": 2, "optim.g_steps_per_d": 2})
+    with pytest.raises(ConfigError, match="set at most one of them above 1"):
+        plan.trial_config("bad")
 
 
 def test_optuna_hears_pruned_failed_and_complete_apart(searcher_and_scheduler):
@@ -140,9 +169,15 @@ def test_searcher_state_saves_without_the_scheduler(searcher_and_scheduler, tmp_
     searcher.suggest("x")
     searcher.save(str(tmp_path / "s.pkl"))
     other_sched = MilestoneScheduler(sched.rules)
+    plan = tiny_plan(tmp_path / "moved")
     fresh = PruneAwareOptunaSearch(
-        define_by_run(load_space("tiny")), metric="objective", mode="min", scheduler=other_sched
+        define_by_run(load_space("tiny")),
+        metric="objective",
+        mode="min",
+        scheduler=other_sched,
+        plan=plan,
     )
     fresh.restore(str(tmp_path / "s.pkl"))
     assert fresh._scheduler is other_sched  # the live link is kept, not a stale copy
+    assert fresh._plan is plan
     assert "x" in fresh._ot_trials

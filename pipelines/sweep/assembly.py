@@ -102,6 +102,7 @@ def build_tuner(
         mode=space.direction,
         sampler=sampler_for(space),
         scheduler=scheduler,
+        plan=plan,
         storage=open_storage(folder),  # an RDB study: optuna-dashboard reads it live
         study_name=study_name(folder),
     )

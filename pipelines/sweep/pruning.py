@@ -26,7 +26,6 @@ and it counts as finished (its final health is recorded as a tag).
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,7 @@ import numpy as np
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
 from pipelines.files import write_atomic
-from pipelines.outcome import sign
+from pipelines.outcome import finite_or_none, sign
 from search_spaces import Space
 
 DIVERGED = "diverged"
@@ -78,11 +77,12 @@ class PruningRules:
             health_from=p.health_from,
         )
 
-    def observe(self, trial_id: str, step: int, objective: float, health: str) -> str | None:
+    def observe(self, trial_id: str, step: int, reported: Any, health: str) -> str | None:
         """Record one eval point of a trial; return the reason to stop it, or None."""
         if trial_id in self.reasons:  # a result replayed after a resume
             return self.reasons[trial_id]
-        if health == DIVERGED or not math.isfinite(objective):
+        objective = finite_or_none(reported)  # missing, NaN or inf: the trial diverged
+        if health == DIVERGED or objective is None:
             return self._stop(trial_id, DIVERGED)
         if step in self.values:
             self.values[step].setdefault(trial_id, objective)
@@ -182,8 +182,8 @@ class MilestoneScheduler(FIFOScheduler):
         # that caught its own error (pipelines/sweep/trial.py): neither is a training result.
         if result.get("done") or result.get("state") == "failed" or "step" not in result:
             return TrialScheduler.CONTINUE
-        objective = _as_float(result.get(self._metric))
         health = str(result.get("health", "ok"))
+        objective = result.get(self._metric)
         reason = self.rules.observe(trial.trial_id, int(result["step"]), objective, health)
         self.save()
         return TrialScheduler.STOP if reason else TrialScheduler.CONTINUE
@@ -198,10 +198,3 @@ class MilestoneScheduler(FIFOScheduler):
 
     def debug_string(self) -> str:
         return f"MilestoneScheduler: milestones {list(self.rules.milestones)}, {len(self.rules.reasons)} stopped"
-
-
-def _as_float(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan

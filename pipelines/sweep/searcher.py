@@ -11,6 +11,10 @@ pruned trial the best. Here Optuna hears:
 as `pipelines.outcome.decide` says: the same answer the ledger and MLflow record.
 
 Intermediate values are reported with the GAN step, not Ray's report counter.
+
+It is also where a trial's config is made: each sampled set of keys becomes the trial's
+full, validated config once, written to the trial's folder (`TrialPlan.record_config`),
+and the worker and the MLflow logger read it from there.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from pipelines.outcome import FAILED, FINISHED, PRUNED, Outcome, decide, finite_or_none
 from pipelines.sweep.pruning import MilestoneScheduler
+from pipelines.sweep.trial import TrialPlan
 
 OPTUNA_STATE = {FINISHED: TrialState.COMPLETE, PRUNED: TrialState.PRUNED, FAILED: TrialState.FAIL}
 
@@ -30,11 +35,18 @@ LOST_IN_RESTART = "asked after the searcher's last snapshot; redone as another t
 
 
 class PruneAwareOptunaSearch(OptunaSearch):
-    def __init__(self, *args: Any, scheduler: MilestoneScheduler, **kwargs: Any):
+    def __init__(self, *args: Any, scheduler: MilestoneScheduler, plan: TrialPlan, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        # The scheduler lives in the same tuner.pkl, so the link survives Tuner.restore;
-        # `save` leaves it out so a restore never swaps in a stale copy.
+        # The scheduler and the plan live in the same tuner.pkl, so the links survive
+        # Tuner.restore; `save` leaves them out so a restore never swaps in stale copies.
         self._scheduler = scheduler
+        self._plan = plan
+
+    def suggest(self, trial_id: str) -> dict | str | None:
+        sampled = super().suggest(trial_id)
+        if isinstance(sampled, dict):  # not None (wait) or Searcher.FINISHED
+            self._plan.record_config(trial_id, sampled)
+        return sampled
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         ot_trial = self._ot_trials.get(trial_id)
@@ -75,6 +87,7 @@ class PruneAwareOptunaSearch(OptunaSearch):
     def save(self, checkpoint_path: str) -> None:
         state = self.__dict__.copy()
         state.pop("_scheduler", None)
+        state.pop("_plan", None)
         with open(checkpoint_path, "wb") as f:
             pickle.dump(state, f)
 

@@ -16,12 +16,18 @@ anymore": measured in tests/test_sweep_integration.py's kill test). One file per
 found by the trial id that Ray keeps across a resume, has no such window, and the final
 one stays for `make export`.
 
+The trial's full config (the plan's base with its sampled keys) is built and validated
+once, where the searcher samples it (pipelines/sweep/searcher.py), and written beside the
+checkpoint as `config.json`; this worker and the driver's MLflow logger read that file and
+build nothing themselves (docs/design.md, "one owner for each piece of state").
+
 A trial that raises reports `state: failed` with the error and returns, so the sweep goes
 on and the failure is recorded like any other outcome.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import socket
 import traceback
@@ -31,11 +37,13 @@ from typing import Any
 
 from ray import tune
 
-from gan_core.config import GanConfig
+from gan_core.config import ConfigError, GanConfig
 from gan_core.data import BUILTIN_NAMES, DataError
 from gan_core.trainer import Trainer
+from pipelines.files import write_atomic
 
 CHECKPOINT_FILE = "trainer.pt"
+CONFIG_FILE = "config.json"  # the trial's full config, written once where it is sampled
 SAMPLES_PREFIX = "samples_"  # samples_000500.png: the grid at step 500
 GRID_KEY = "grid_file"  # result key naming the grid drawn at this eval point
 MAX_ERROR_CHARS = 2000
@@ -55,16 +63,36 @@ class TrialPlan:
     def config_for(self, overrides: dict[str, Any]) -> GanConfig:
         return GanConfig.from_dict(self.base).with_overrides(dict(overrides), source="trial")
 
+    def record_config(self, trial_id: str, sampled: dict[str, Any]) -> None:
+        """Build and validate the trial's config once and write it to its folder. A sampled
+        combination the config rules refuse is written as its error: the trial then fails
+        with that message, and the sweep goes on."""
+        try:
+            content = {"config": self.config_for(sampled).to_dict()}
+        except ConfigError as err:
+            content = {"error": str(err)}
+        write_atomic(self.trial_folder(trial_id) / CONFIG_FILE, json.dumps(content, indent=1))
+
+    def trial_config(self, trial_id: str) -> GanConfig:
+        """The config `record_config` wrote for the trial (loading checks it as any file)."""
+        path = self.trial_folder(trial_id) / CONFIG_FILE
+        content = json.loads(path.read_text())
+        if "error" in content:
+            raise ConfigError(content["error"])
+        return GanConfig.from_dict(content["config"], source=str(path))
+
     def trial_folder(self, trial_id: str) -> Path:
         return Path(self.folder) / "trials" / trial_id
 
 
 def run_trial(config: dict[str, Any], plan: TrialPlan) -> None:
-    """Ray Tune function trainable; `config` holds the sampled dotted keys."""
+    """Ray Tune function trainable. `config` holds the sampled dotted keys, which Ray shows
+    and records; the trial trains the full config the searcher wrote for it."""
     trainer = None
-    folder = plan.trial_folder(tune.get_context().get_trial_id())
+    trial_id = tune.get_context().get_trial_id()
+    folder = plan.trial_folder(trial_id)
     try:
-        trainer = start_trainer(plan, config, folder)
+        trainer = start_trainer(plan, trial_id)
         report = EvalReporter(trainer, plan, folder)
         if trainer.history:
             # resumed: the driver may have died between this checkpoint and its report, so
@@ -76,11 +104,11 @@ def run_trial(config: dict[str, Any], plan: TrialPlan) -> None:
         tune.report(failed_result(err, trainer, plan.metric))
 
 
-def start_trainer(plan: TrialPlan, overrides: dict[str, Any], folder: Path) -> Trainer:
+def start_trainer(plan: TrialPlan, trial_id: str) -> Trainer:
     """A new trainer, or the trial's own from its last eval point when Ray resumes it."""
-    cfg = on_the_device_ray_gave(plan.config_for(overrides))
+    cfg = on_the_device_ray_gave(plan.trial_config(trial_id))
     check_data_on_this_node(cfg)
-    checkpoint = folder / CHECKPOINT_FILE
+    checkpoint = plan.trial_folder(trial_id) / CHECKPOINT_FILE
     resuming = checkpoint.is_file()
     trainer = Trainer.from_checkpoint(checkpoint, cfg=cfg) if resuming else Trainer(cfg)
     if plan.metric == "objective" and trainer.evaluator.direction != plan.direction:

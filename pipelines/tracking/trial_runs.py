@@ -284,9 +284,9 @@ class TrialRunLogger(tune.Callback):
         return run.info.run_id
 
     def config(self, tid: str) -> GanConfig:
-        """The trial's full config (the plan's base with its sampled keys), built once."""
+        """The trial's full config, as the searcher wrote it where it sampled the trial."""
         if tid not in self._full:
-            self._full[tid] = self.plan.config_for(self.configs.get(tid, {}))
+            self._full[tid] = self.plan.trial_config(tid)
         return self._full[tid]
 
     def finish(self, tid: str, tags: dict, state: str, history: list, title: str) -> None:
