@@ -40,7 +40,7 @@ sweep: $(STAMP)
 	$(BIN)/gansweep sweep --space $(SPACE) $(if $(filter 1 yes true,$(RESUME)),--resume) \
 	  $(if $(TRIALS),--trials $(TRIALS)) $(if $(CONCURRENCY),--concurrency $(CONCURRENCY)) \
 	  $(if $(GPUS_PER_TRIAL),--gpus-per-trial $(GPUS_PER_TRIAL)) $(if $(DATA),--data $(DATA)) \
-	  $(if $(MAX_STEPS),--max-steps $(MAX_STEPS)) $(ARGS)
+	  $(if $(MAX_STEPS),--max-steps $(MAX_STEPS)) $(if $(POPULATION),--population $(POPULATION)) $(ARGS)
 
 spaces: $(STAMP)
 	$(BIN)/gansweep spaces

@@ -153,6 +153,7 @@ def cmd_sweep(args) -> int:
         resume=args.resume,
         max_steps=args.max_steps,
         experiment=args.experiment,
+        population=args.population,
     )
     if not result.complete:
         print(f"sweep interrupted: continue it with make sweep SPACE={args.space} RESUME=1")
@@ -202,6 +203,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--gpus-per-trial", type=float)
     s.add_argument("--data", help="override data.source of the space's base config")
     s.add_argument("--max-steps", type=int)
+    s.add_argument(
+        "--population",
+        type=int,
+        help="trials trained as one batched model per Ray trial (budget.population; "
+        "docs/population.md); 1 trains one trial per process",
+    )
     s.add_argument("--resume", action="store_true", help="continue an interrupted sweep")
     s.add_argument("--experiment", help="MLflow experiment (default: gansweep-<space>)")
     s.set_defaults(func=cmd_sweep)

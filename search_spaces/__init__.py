@@ -8,7 +8,8 @@ A space file (see stabilizers.yaml for a commented one):
     base: configs/digits_dcgan.yaml   # a config file, or an inline mapping of groups
     set: {train.eval_every: 250}      # dotted keys fixed for every trial (optional)
     objective: {direction: min}       # `metric` defaults to the trainer's "objective"
-    budget: {trials: 16, max_steps: 2000, concurrency: 2, cpus_per_trial: 1, gpus_per_trial: 0}
+    budget: {trials: 16, max_steps: 2000, concurrency: 2, cpus_per_trial: 1, gpus_per_trial: 0,
+             population: 1}           # population K: K trials per Ray trial, one batched model
     pruning: {milestones: [500, 1000], quantile: 0.5, min_peers: 3, health: true, health_from: 500}
     sampler: {seed: 0, startup_trials: 5}
     params:

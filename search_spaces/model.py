@@ -40,6 +40,8 @@ class Budget:
     concurrency: int = 2
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
+    # members trained as one batched model per Ray trial (docs/population.md); 1: one each
+    population: int = 1
 
 
 @dataclass(frozen=True)

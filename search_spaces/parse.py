@@ -172,6 +172,8 @@ def check_budget(b: Budget, where: str) -> None:
         problems.append(f"concurrency={b.concurrency} must be at least 1")
     if b.cpus_per_trial <= 0:
         problems.append(f"cpus_per_trial={b.cpus_per_trial} must be above 0")
+    if b.population < 1:
+        problems.append(f"population={b.population} must be at least 1 (1 trains one trial each)")
     if b.gpus_per_trial < 0:
         problems.append(f"gpus_per_trial={b.gpus_per_trial} must be 0 or more")
     if b.gpus_per_trial > 1 and not float(b.gpus_per_trial).is_integer():

@@ -117,3 +117,28 @@ def test_a_server_that_went_away_gets_the_queued_writes_when_it_is_back(tmp_path
         assert not (tmp_path / trial_runs.REFUSED_FILE).exists()
     finally:
         stop_ui(server)
+
+
+def test_a_resumed_driver_finishes_runs_whose_end_died_in_the_queue(tmp_path):
+    """The driver killed after the ledger settled a trial but before its run's end left
+    the queue: the resumed driver's logger (set up after the ledger read its file back)
+    finishes that run from the ledger's row; a run already finished is left alone."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    ledger, logger, client = sweep_parts(tmp_path, uri)
+    trial = sampled_trial(logger)
+    logger.on_trial_start(0, [], trial)
+    report(ledger, logger, trial, 120)
+    ledger.on_trial_complete(0, [], trial)  # settled and saved; the driver dies here
+    run_id = logger.run_ids["t1"]
+    assert client.get_run(run_id).data.tags["state"] == "running"
+
+    resumed_ledger, resumed, _ = sweep_parts(tmp_path, uri)
+    resumed.experiment_id, resumed.parent_run_id = logger.experiment_id, logger.parent_run_id
+    resumed_ledger.setup()
+    resumed.ledger = resumed_ledger
+    resumed.setup()
+    run = client.get_run(run_id)
+    assert run.data.tags["state"] == "finished" and run.info.status == "FINISHED"
+    assert "config.yaml" in {a.path for a in client.list_artifacts(run_id)}
+    resumed.setup()  # again: nothing left to finish, nothing written twice
+    assert resumed.pending == []

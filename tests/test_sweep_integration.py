@@ -235,7 +235,14 @@ def test_killed_driver_resumes_without_loss_or_repeat(sweep_env, tmp_path):
 
     resumed = start_driver(f"run_sweep({str(space)!r}, resume=True)", tmp_path / "second.log")
     assert resumed.wait(timeout=300) == 0, (tmp_path / "second.log").read_text()[-3000:]
+    check_resumed(folder, before, long_runner, f"run_trial_{long_runner}_*")
 
+
+def check_resumed(folder: Path, before: dict, long_runner: str, ray_dir: str) -> pd.DataFrame:
+    """After a killed driver's sweep was resumed to its end: every trial that had ended
+    keeps its outcome, the running ones went on (the long runner's Ray trial, folder
+    `ray_dir`, from its checkpoint), the budget is met exactly, the Optuna study agrees,
+    and MLflow holds each trial once with each step once. Returns the table."""
     meta = json.loads((folder / "sweep.json").read_text())
     assert meta["status"] == "finished"
     table = pd.read_parquet(folder / "trials.parquet")
@@ -255,7 +262,7 @@ def test_killed_driver_resumes_without_loss_or_repeat(sweep_env, tmp_path):
                 row["steps"],
             )
     assert long_runner not in ledger["lost"]  # Ray had it: it was resumed
-    reported = ray_reported_steps(folder, long_runner)
+    reported = ray_reported_steps(folder, ray_dir)
     assert reported == sorted(reported), reported  # went on from its checkpoint, not step 0
     assert reported[-1] >= next(r["steps"] for r in before["rows"] if r["trial_id"] == long_runner)
 
@@ -271,11 +278,13 @@ def test_killed_driver_resumes_without_loss_or_repeat(sweep_env, tmp_path):
         assert run.data.tags["state"] == row.state
         steps = [m.step for m in c.get_metric_history(run.info.run_id, "objective")]
         assert steps == sorted(set(steps)) and steps[-1] == row.steps
+    return table
 
 
-def ray_reported_steps(folder: Path, trial_id: str) -> list[int]:
-    """The GAN steps a trial reported to Ray, over both driver sessions (its result.json)."""
-    (trial_dir,) = folder.glob(f"run_trial_{trial_id}_*")
+def ray_reported_steps(folder: Path, ray_dir: str) -> list[int]:
+    """The GAN steps a Ray trial (its folder: `ray_dir`, a glob) reported to Ray, over both
+    driver sessions (its result.json)."""
+    (trial_dir,) = folder.glob(ray_dir)
     lines = (trial_dir / "result.json").read_text().splitlines()
     return [json.loads(line)["step"] for line in lines if line.strip()]
 
@@ -301,12 +310,15 @@ def ray_snapshot_text(folder: Path) -> str:
         return ""
 
 
-def wait_for_kill_point(storage: Path, driver: subprocess.Popen, timeout: float = 240):
+def wait_for_kill_point(
+    storage: Path, driver: subprocess.Popen, timeout: float = 240, ray_id=lambda t: t
+):
     """Poll the sweep's ledger until 2 trials have ended and one has been running past its
     third eval point for HOLD_S and is in Ray's experiment snapshot (taken every 2 s when
     the driver is not busy; under load it was seen to lag, and a trial that began after the
     last snapshot is rightly redone as another one). Returns the folder, the ledger and
-    that trial's id."""
+    that trial's id. `ray_id` maps a trial id of the ledger to the Ray trial holding it
+    (a population's member: tests/test_sweep_populations.py)."""
     deadline, seen = time.time() + timeout, {}
     while time.time() < deadline:
         assert driver.poll() is None, "the sweep ended before it could be killed"
@@ -320,7 +332,7 @@ def wait_for_kill_point(storage: Path, driver: subprocess.Popen, timeout: float 
             for trial_id in running:
                 seen.setdefault(trial_id, time.time())
             snapshot = ray_snapshot_text(path.parent)
-            held = [t for t in running if time.time() - seen[t] >= HOLD_S and t in snapshot]
+            held = [t for t in running if time.time() - seen[t] >= HOLD_S and ray_id(t) in snapshot]
             if sum(r["state"] != "running" for r in rows) >= 2 and held:
                 return path.parent, ledger, held[0]
         time.sleep(0.1)

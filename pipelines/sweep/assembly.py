@@ -3,6 +3,7 @@ callbacks and the trainable with its resources."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from pathlib import Path
@@ -11,11 +12,14 @@ import ray
 from ray import tune
 from ray.tune.search import ConcurrencyLimiter
 
+from pipelines.sweep.judge import PopulationScheduler, start_judge
 from pipelines.sweep.ledger import SweepLedger
+from pipelines.sweep.members import MemberCallbacks, member_ids_of
+from pipelines.sweep.population_trial import run_population
 from pipelines.sweep.progress import ProgressLine
 from pipelines.sweep.pruning import MilestoneScheduler, PruningRules
 from pipelines.sweep.sampling import define_by_run, sampler_for
-from pipelines.sweep.searcher import PruneAwareOptunaSearch
+from pipelines.sweep.searcher import PopulationOptunaSearch, PruneAwareOptunaSearch
 from pipelines.sweep.study import open_storage, study_name
 from pipelines.sweep.trial import TrialPlan, run_trial
 from pipelines.tracking import store
@@ -87,36 +91,57 @@ def follow_auth_mode_from_env() -> None:
 
 
 def trainable(space: Space, plan: TrialPlan):
+    """One GAN per Ray trial, or with budget.population K one population of K members:
+    either way a Ray trial asks budget.cpus_per_trial and gpus_per_trial (a population is
+    one process training one batched model: docs/design.md, "Populations under the sweep")."""
     resources = {"cpu": space.budget.cpus_per_trial, "gpu": space.budget.gpus_per_trial}
-    return tune.with_resources(tune.with_parameters(run_trial, plan=plan), resources)
+    run = run_population if space.budget.population > 1 else run_trial
+    return tune.with_resources(tune.with_parameters(run, plan=plan), resources)
 
 
 def build_tuner(
     space: Space, plan: TrialPlan, folder: Path, exp_id: str, parent_run_id: str
 ) -> tune.Tuner:
     rules = PruningRules.from_space(space)
-    scheduler = MilestoneScheduler(rules, metric=space.metric, folder=folder)
-    searcher = PruneAwareOptunaSearch(
-        define_by_run(space),
+    k = space.budget.population
+    searcher_args = dict(
         metric=space.metric,
         mode=space.direction,
         sampler=sampler_for(space),
-        scheduler=scheduler,
         plan=plan,
         storage=open_storage(folder),  # an RDB study: optuna-dashboard reads it live
         study_name=study_name(folder),
     )
+    if k > 1:  # populations: the rules judge members in the worker (sweep/judge.py)
+        start_judge(rules, folder)
+        members_of = functools.partial(member_ids_of, population=k)
+        scheduler = PopulationScheduler(rules, space.metric, folder, members_of)
+        searcher = PopulationOptunaSearch(
+            define_by_run(space),
+            scheduler=scheduler,
+            population=k,
+            trials=space.budget.trials,
+            **searcher_args,
+        )
+    else:
+        scheduler = MilestoneScheduler(rules, metric=space.metric, folder=folder)
+        searcher = PruneAwareOptunaSearch(
+            define_by_run(space), scheduler=scheduler, **searcher_args
+        )
     ledger = SweepLedger(
         scheduler, space.direction, space.budget.max_steps, space.budget.trials, folder
     )
     uri = store.tracking_uri()
     runs = TrialRunLogger(ledger, plan, exp_id, parent_run_id, space.name, uri)
+    callbacks = [ledger, runs, ProgressLine(ledger)]
+    if k > 1:  # each member shown to them as a trial
+        callbacks = [MemberCallbacks(*callbacks, population=k)]
     return tune.Tuner(
         trainable(space, plan),
         tune_config=tune.TuneConfig(
             search_alg=ConcurrencyLimiter(searcher, max_concurrent=space.budget.concurrency),
             scheduler=scheduler,
-            num_samples=space.budget.trials,
+            num_samples=-(-space.budget.trials // k),  # populations of k members
             # a worker process serves trial after trial: no torch import per trial. Safe: a
             # Trainer seeds and builds everything it uses (no state leaks between trials)
             reuse_actors=True,
@@ -125,7 +150,7 @@ def build_tuner(
             name=folder.name,
             storage_path=str(folder.parent),
             # order matters: the ledger settles a trial's state before MLflow reads it
-            callbacks=[ledger, runs, ProgressLine(ledger)],
+            callbacks=callbacks,
             # a trial whose process or node died is started again (on any node) and goes on
             # from its own checkpoint (pipelines/sweep/trial.py); a trial that raises is not retried
             # (it reports `failed` itself), so this only counts crashes
@@ -141,7 +166,10 @@ def restore_tuner(
     """Ray restores the searcher, scheduler and callbacks it pickled at the first start
     (the ledger and the pruning rules read their state back from their own files); finished, pruned
     and failed trials stay as they were, unfinished ones continue from their own last
-    checkpoint (pipelines/sweep/trial.py)."""
+    checkpoint (pipelines/sweep/trial.py). A population sweep's judge starts again from
+    pruning.json (pipelines/sweep/judge.py)."""
+    if space.budget.population > 1:
+        start_judge(PruningRules.from_space(space), folder)
     return tune.Tuner.restore(
         str(folder),
         trainable=trainable(space, plan),

@@ -29,6 +29,7 @@ from mlflow import MlflowClient
 from gan_core.data import BUILTIN_NAMES
 from pipelines.files import META_FILE, write_atomic
 from pipelines.sweep.assembly import build_tuner, check_trials_fit, init_ray, restore_tuner
+from pipelines.sweep.judge import stop_judge
 from pipelines.sweep.ledger import load_rows
 from pipelines.sweep.space_checks import check_space_before_start
 from pipelines.sweep.study import STORAGE_ENV
@@ -76,6 +77,7 @@ def run_sweep(
     resume: bool = False,
     max_steps: int | None = None,
     experiment: str | None = None,
+    population: int | None = None,
 ) -> SweepResult:
     """Run (or resume) a sweep of a named space or a space file; print progress and summary."""
     quiet_libraries()
@@ -89,12 +91,19 @@ def run_sweep(
             concurrency=concurrency,
             gpus_per_trial=gpus_per_trial,
             max_steps=max_steps,
+            population=population,
         )
         space = space.with_data(data)
         folder = storage_root() / f"{space.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-        meta = new_meta(
-            space_name, space, trials, concurrency, gpus_per_trial, data, max_steps, experiment
-        )
+        overrides = {
+            "trials": trials,
+            "concurrency": concurrency,
+            "gpus_per_trial": gpus_per_trial,
+            "max_steps": max_steps,
+            "data": data,
+            "population": population,
+        }
+        meta = new_meta(space_name, space, overrides, experiment)
     for warning in check_space_before_start(space):
         print(f"warning: {warning}")
     plan = plan_for(space, folder)
@@ -108,6 +117,7 @@ def run_sweep(
     )
     tuner = restore_tuner(**parts) if resume else build_tuner(**parts)
     tuner.fit()
+    stop_judge(folder)
     return finish(space, folder, client, meta)
 
 
@@ -221,19 +231,11 @@ def next_commands(folder: Path, meta: dict, complete: bool) -> list[str]:
 # --- the sweep's folder: what a resume needs to start the same sweep again ---------------
 
 
-def new_meta(
-    space_arg, space: Space, trials, concurrency, gpus_per_trial, data, max_steps, experiment
-) -> dict:
+def new_meta(space_arg, space: Space, overrides: dict, experiment: str | None) -> dict:
     return {
         "space_arg": str(space_arg),
         "space_path": str(space.path),
-        "overrides": {
-            "trials": trials,
-            "concurrency": concurrency,
-            "gpus_per_trial": gpus_per_trial,
-            "max_steps": max_steps,
-            "data": data,
-        },
+        "overrides": dict(overrides),  # the command line's budget, for a resume
         "experiment": experiment or space.name,
         # which Optuna storage holds the study (pipelines/sweep/study.py); never its URL
         "optuna_storage": "env" if os.environ.get(STORAGE_ENV) else "folder",
@@ -247,6 +249,7 @@ def space_from_meta(meta: dict) -> Space:
         concurrency=o["concurrency"],
         gpus_per_trial=o["gpus_per_trial"],
         max_steps=o["max_steps"],
+        population=o.get("population"),  # absent in sweeps started before populations
     )
     return space.with_data(o["data"])
 

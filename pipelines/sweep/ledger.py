@@ -49,6 +49,18 @@ class TrialRow:
     history: list[dict] = field(default_factory=list)  # for the score plot
 
 
+@dataclass
+class TrialRef:
+    """What the ledger and the MLflow logger read of a Ray trial: a population's member
+    (pipelines/sweep/members.py), or a trial known only from its row (a resume)."""
+
+    trial_id: str
+    config: dict[str, Any] = field(default_factory=dict)  # the sampled keys
+
+    def get_error(self):
+        return None
+
+
 class SweepLedger(tune.Callback):
     def __init__(
         self,
@@ -94,7 +106,7 @@ class SweepLedger(tune.Callback):
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         row = self.row(trial)
-        self.settle(row, row.error or _ray_error(trial))
+        self.settle(row, row.error or ray_error(trial))
 
     def settle(self, row: TrialRow, error: str) -> Outcome:
         """Record how the trial ended (the one decision), then save the book."""
@@ -179,7 +191,7 @@ def _row_from_dict(raw: dict) -> TrialRow:
     return TrialRow(**raw)
 
 
-def _ray_error(trial) -> str:
+def ray_error(trial) -> str:
     """The last line of Ray's error of a trial whose worker died (the exception itself)."""
     try:
         error = trial.get_error()

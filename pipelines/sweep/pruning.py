@@ -162,8 +162,8 @@ class MilestoneScheduler(FIFOScheduler):
 
     def set_search_properties(self, metric: str | None, mode: str | None, **spec) -> bool:
         """Ray calls this at every start of the run, a resume's included."""
-        if self.path is not None and self.path.is_file():
-            self.rules.load_state_dict(json.loads(self.path.read_text()))
+        if self.path is not None:
+            load_rules(self.rules, self.path)
         return True  # metric and direction come from the space, not from TuneConfig
 
     def choose_trial_to_run(self, tune_controller):
@@ -190,7 +190,7 @@ class MilestoneScheduler(FIFOScheduler):
 
     def save(self) -> None:
         if self.path is not None:
-            write_atomic(self.path, json.dumps(self.rules.state_dict()))
+            save_rules(self.rules, self.path)
 
     def reason(self, trial_id: str) -> str | None:
         """Why the trial was stopped; None if it was not."""
@@ -198,3 +198,13 @@ class MilestoneScheduler(FIFOScheduler):
 
     def debug_string(self) -> str:
         return f"MilestoneScheduler: milestones {list(self.rules.milestones)}, {len(self.rules.reasons)} stopped"
+
+
+def load_rules(rules: PruningRules, path: Path) -> None:
+    """Take up the rules' state from their file, if a first start wrote one."""
+    if path.is_file():
+        rules.load_state_dict(json.loads(path.read_text()))
+
+
+def save_rules(rules: PruningRules, path: Path) -> None:
+    write_atomic(path, json.dumps(rules.state_dict()))

@@ -23,9 +23,18 @@ import pickle
 from typing import Any
 
 from optuna.trial import TrialState
+from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
+from gan_core.config import population_role
 from pipelines.outcome import FAILED, FINISHED, PRUNED, Outcome, decide, finite_or_none
+from pipelines.sweep.members import (
+    ENDED_KEY,
+    MEMBER_ID_KEY,
+    MEMBERS_KEY,
+    member_id,
+    member_records,
+)
 from pipelines.sweep.pruning import MilestoneScheduler
 from pipelines.sweep.trial import TrialPlan
 
@@ -115,3 +124,54 @@ class PruneAwareOptunaSearch(OptunaSearch):
     def study(self):
         """The Optuna study (the sampler's view of the sweep)."""
         return self._ot_study
+
+
+class PopulationOptunaSearch(PruneAwareOptunaSearch):
+    """The searcher of a population sweep (budget.population K > 1): each Ray trial is a
+    population, and Optuna is asked one trial per member. The first member samples every
+    key; the others are enqueued with the first one's shape keys fixed (the keys members
+    must share: gan_core/config.py `population_role`) and sample the rest, so TPE still
+    chooses every member's member keys from the whole study. Each member is told COMPLETE,
+    PRUNED or FAIL when it leaves its batch (its record says so: pipelines/sweep/members.py),
+    from `outcome.decide` as a plain trial is."""
+
+    def __init__(self, *args: Any, population: int, trials: int, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._population = population
+        self._trials = trials  # members in all, as budget.trials counts trials
+        self._asked = 0
+        self._members: dict[str, list[str]] = {}  # Ray trial id -> its member ids
+
+    def suggest(self, trial_id: str) -> dict | str | None:
+        n = min(self._population, self._trials - self._asked)
+        if n <= 0:
+            return Searcher.FINISHED
+        members: dict[str, dict] = {}
+        shape: dict[str, Any] | None = None
+        for k in range(n):
+            mid = member_id(trial_id, k)
+            if shape:  # the population's shape, as its first member drew it
+                self._ot_study.enqueue_trial(shape)
+            sampled = OptunaSearch.suggest(self, mid)
+            if shape is None:
+                shape = {key: v for key, v in sampled.items() if population_role(key) != "member"}
+            self._plan.record_config(mid, sampled)
+            members[mid] = sampled
+        self._asked += n
+        self._members[trial_id] = list(members)
+        return {MEMBERS_KEY: members}
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        for record in member_records(result):
+            mid = record[MEMBER_ID_KEY]
+            super().on_trial_result(mid, record)
+            if record.get(ENDED_KEY):
+                super().on_trial_complete(mid, record)
+
+    def on_trial_complete(
+        self, trial_id: str, result: dict | None = None, error: bool = False
+    ) -> None:
+        """The population ended: members not yet told ended with it (its process died,
+        or it ended before they reached an eval point)."""
+        for mid in self._members.get(trial_id, []):
+            super().on_trial_complete(mid, None, error)

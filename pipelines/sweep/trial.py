@@ -172,18 +172,31 @@ class EvalReporter:
         tune.report(metrics)
 
     def _wants_grid(self, record: dict) -> bool:
-        health = record.get("health", "ok")
-        return record["step"] in self.grid_steps or health not in ("ok", "diverged")
+        return wants_grid(record, self.grid_steps)
 
     def _save_grid(self, step: int) -> str:
-        from gan_core.plots import save_samples  # matplotlib only when a grid is drawn
-
         dataset = self.trainer.dataset
-        n = 64 if dataset.family == "image" else 1000
-        fake = self.trainer.sample(n, seed=self.trainer.cfg.train.seed + 3)
-        name = f"{SAMPLES_PREFIX}{step:06d}.png"
-        save_samples(fake, dataset, self.folder / name, f"step {step}")
-        return name
+        fake = self.trainer.sample(grid_size(dataset), seed=self.trainer.cfg.train.seed + 3)
+        return save_grid(fake, dataset, self.folder, step)
+
+
+def wants_grid(record: dict, grid_steps: set[int]) -> bool:
+    """A grid at the milestones, the last step, and whenever the health turns bad."""
+    health = record.get("health", "ok")
+    return record["step"] in grid_steps or health not in ("ok", "diverged")
+
+
+def grid_size(dataset) -> int:
+    return 64 if dataset.family == "image" else 1000
+
+
+def save_grid(fake, dataset, folder: Path, step: int) -> str:
+    """The trial's samples at this step as `samples_NNNNNN.png` in its folder; its name."""
+    from gan_core.plots import save_samples  # matplotlib only when a grid is drawn
+
+    name = f"{SAMPLES_PREFIX}{step:06d}.png"
+    save_samples(fake, dataset, folder / name, f"step {step}")
+    return name
 
 
 def result_of(record: dict) -> dict[str, Any]:

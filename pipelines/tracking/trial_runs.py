@@ -38,10 +38,10 @@ from mlflow.entities import Metric
 from ray import tune
 from ray.tune.result import AUTO_RESULT_KEYS
 
-from gan_core.config import GanConfig
+from gan_core.config import ConfigError, GanConfig
 from pipelines.files import write_atomic
 from pipelines.outcome import MLFLOW_STATUS, RUNNING
-from pipelines.sweep.ledger import SweepLedger
+from pipelines.sweep.ledger import SweepLedger, TrialRef
 from pipelines.sweep.trial import GRID_KEY, SAMPLES_PREFIX, TrialPlan
 from pipelines.tracking import schema, store
 
@@ -98,6 +98,31 @@ class TrialRunLogger(tune.Callback):
         return self._client
 
     # --- Ray hooks: queue, then flush -------------------------------------------------
+    def setup(self, **info) -> None:
+        """A resumed sweep: a trial the dead driver had settled in its ledger may have died
+        with the end of its run still in this queue, and Ray does not run it again; its run
+        still says running, so it is finished now from the ledger's row."""
+        ended = [r for r in self.ledger.rows.values() if r.state != RUNNING] if self.ledger else []
+        if not ended:
+            return  # a first start (the ledger reads its file back in its own setup)
+        try:
+            runs = store.child_runs(self.client, self.experiment_id, self.parent_run_id)
+        except Exception as err:  # unreachable: those runs stay open, the sweep goes on
+            print(
+                f"MLflow at {self.uri} unreachable at resume ({err}); runs of trials "
+                "that ended before the restart may still say running",
+                file=sys.stderr,
+            )
+            return
+        still_open = {
+            run.data.tags.get(schema.TRIAL_ID_TAG)
+            for run in runs
+            if run.data.tags.get(schema.STATE_TAG) == RUNNING
+        }
+        for row in ended:
+            if row.trial_id in still_open:
+                self.queue_finish(TrialRef(row.trial_id, row.params))
+
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
         self.configs[trial.trial_id] = dict(trial.config)
         self.pending.append(["run", trial.trial_id])
@@ -280,19 +305,26 @@ class TrialRunLogger(tune.Callback):
             schema.SAMPLED_KEYS_TAG: ",".join(sorted(config)),
         }
         run = self.client.create_run(self.experiment_id, run_name=tid, tags=tags)
-        store.log_params(self.client, run.info.run_id, self.config(tid).flat())
+        if (cfg := self.config(tid)) is not None:
+            store.log_params(self.client, run.info.run_id, cfg.flat())
         return run.info.run_id
 
-    def config(self, tid: str) -> GanConfig:
-        """The trial's full config, as the searcher wrote it where it sampled the trial."""
+    def config(self, tid: str) -> GanConfig | None:
+        """The trial's full config, as the searcher wrote it where it sampled the trial;
+        None where it wrote the config's error instead (the trial failed with it, and its
+        run says so in its `error` tag)."""
         if tid not in self._full:
-            self._full[tid] = self.plan.trial_config(tid)
+            try:
+                self._full[tid] = self.plan.trial_config(tid)
+            except ConfigError:
+                return None
         return self._full[tid]
 
     def finish(self, tid: str, tags: dict, state: str, history: list, title: str) -> None:
         run_id = self.run_id(tid)
         store.set_tags(self.client, run_id, tags)
-        self.client.log_text(run_id, self.config(tid).to_yaml(), schema.CONFIG_ARTIFACT)
+        if (cfg := self.config(tid)) is not None:
+            self.client.log_text(run_id, cfg.to_yaml(), schema.CONFIG_ARTIFACT)
         if history:
             from gan_core.plots import save_score_plot  # matplotlib only here
 

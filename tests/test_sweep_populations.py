@@ -1,0 +1,180 @@
+"""A population sweep end to end on a local Ray (2 CPUs): the tiny space with
+budget.population 4, so each Ray trial trains 4 members as one batched model and every
+member is a trial of the sweep (pipelines/sweep/members.py): its row in the Parquet table,
+its MLflow child run, its Optuna trial, its prune reason, its export.
+
+Each sweep here takes ~30-60 s on 2 cores (mostly Ray's start and worker imports).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from gan_core.config import ConfigError, GanConfig, population_role
+from gan_core.trainer import Trainer
+from pipelines.sweep.trial import TrialPlan
+from search_spaces import SPACES_DIR
+from tests import test_sweep_integration as plain
+
+pytestmark = pytest.mark.slow
+
+sweep_env = plain.sweep_env  # the same MLflow store and sweep folder under tmp_path
+K = 4
+MEMBER = re.compile(r"^([0-9a-f]{8})-m([0-3])$")
+REFUSED = "test: a member config the rules refuse"
+
+
+def ray_trial(member: str) -> str:
+    """The Ray trial id of a member id (`<Ray trial id>-m<k>`)."""
+    return MEMBER.match(member).group(1)
+
+
+def tiny_space(tmp_path, **budget) -> Path:
+    raw = yaml.safe_load((SPACES_DIR / "tiny.yaml").read_text())
+    raw["budget"].update(population=K, **budget)
+    path = tmp_path / "tiny_population.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+@pytest.fixture()
+def one_refused_member(monkeypatch):
+    """Member 1 of the first population is written as a config error, as the searcher
+    writes a sampled combination the config rules refuse (TrialPlan.record_config)."""
+    real = TrialPlan.record_config
+    refused: list[str] = []
+
+    def record_config(self, trial_id, sampled):
+        if trial_id.endswith("-m1") and not refused:
+            refused.append(trial_id)
+            folder = self.trial_folder(trial_id)
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "config.json").write_text(json.dumps({"error": REFUSED}))
+            return
+        real(self, trial_id, sampled)
+
+    monkeypatch.setattr(TrialPlan, "record_config", record_config)
+    return refused
+
+
+def test_population_sweep_records_every_member_as_a_trial(sweep_env, tmp_path, one_refused_member):
+    from pipelines.export import export_best
+    from pipelines.sweep.driver import run_sweep
+
+    result = run_sweep(str(tiny_space(tmp_path)), trials=8)
+    table = result.table
+    assert result.complete and len(table) == 8 and table.trial_id.is_unique
+
+    # members: 4 per Ray trial, named <Ray trial id>-m<k>, sharing the shape keys
+    groups = table.trial_id.map(ray_trial)
+    assert groups.value_counts().tolist() == [K, K]
+    shape_keys = [k for k in ("loss.type",) if population_role(k) == "shape"]
+    assert shape_keys and (table.groupby(groups)[shape_keys].nunique() == 1).all().all()
+
+    # the refused member failed alone; its population's other members trained
+    (refused,) = one_refused_member
+    failed = table[table.state == "failed"]
+    assert list(failed.trial_id) == [refused] and REFUSED in failed.error.iloc[0]
+    neighbours = table[(groups == ray_trial(refused)) & (table.trial_id != refused)]
+    assert len(neighbours) == K - 1 and (neighbours.state != "failed").all()
+    assert (neighbours.steps >= 40).all()
+
+    # outcomes as in a plain sweep, with the plain reasons, judged across populations
+    assert {"finished", "pruned"} <= set(table.state), table[["trial_id", "state"]]
+    pruned = table[table.state == "pruned"]
+    assert pruned.reason.map(lambda r: bool(plain.REASON.match(r))).all()
+    assert (table.steps[table.state == "finished"] == 120).all() and (pruned.steps < 120).all()
+    rules = json.loads((result.path / "pruning.json").read_text())
+    assert rules["reasons"] == dict(zip(pruned.trial_id, pruned.reason, strict=True))
+    at_40 = set(rules["values"]["40"])
+    assert len({ray_trial(t) for t in at_40}) == 2  # each milestone ranks members of both
+
+    on_disk = pd.read_parquet(result.path / "trials.parquet")
+    assert sorted(on_disk.trial_id) == sorted(table.trial_id)
+    assert on_disk[on_disk.steps >= 40]["objective@40"].notna().all()
+
+    check_member_runs(result, table)
+    plain.check_optuna_study(result.path, table)
+
+    # export of a member, retrained as a plain run: the same objective (CPU, MLP: bit for bit)
+    (exported,) = export_best(sweep=str(result.path), out=tmp_path / "best.yaml")
+    best = table.set_index("trial_id").loc[exported.provenance["trial_id"]]
+    assert MEMBER.match(exported.provenance["trial_id"]) and best.state == "finished"
+    trainer = Trainer(GanConfig.load(exported.path))
+    trainer.fit()
+    assert trainer.history[-1]["objective"] == best.objective
+
+
+def check_member_runs(result, table):
+    """One MLflow child run per member, as a plain trial's: params, steps, tags, grids."""
+    from pipelines.tracking import store as tracking
+
+    c = plain.mlflow_client()
+    runs = tracking.child_runs(c, result.experiment_id, result.parent_run_id)
+    by_trial = {r.data.tags["trial_id"]: r for r in runs}
+    assert sorted(by_trial) == sorted(table.trial_id)
+    status = {"finished": "FINISHED", "pruned": "KILLED", "failed": "FAILED"}
+    for row in table.itertuples():
+        run = by_trial[row.trial_id]
+        lr_g = table.loc[row.Index, "optim.lr_g"]
+        tags = run.data.tags
+        assert tags["state"] == row.state and tags["prune_reason"] == row.reason
+        assert run.info.status == status[row.state]
+        if row.state == "failed":
+            assert REFUSED in tags["error"]
+            continue
+        assert tags["node"] and len(run.data.params) == len(GanConfig().flat())
+        assert run.data.params["optim.lr_g"] == str(float(lr_g))
+        steps = [m.step for m in c.get_metric_history(run.info.run_id, "objective")]
+        assert steps == sorted(set(steps)) and steps[-1] == row.steps
+        arts = {a.path for a in c.list_artifacts(run.info.run_id)}
+        assert {"config.yaml", "scores.png"} <= arts
+        grids = {a.path for a in c.list_artifacts(run.info.run_id, "samples")}
+        assert {"samples/step_000040.png", "samples/final.png"} <= grids
+
+
+def test_a_space_a_population_cannot_train_is_refused_before_start(sweep_env, tmp_path):
+    from pipelines.sweep.driver import run_sweep
+    from search_spaces import SpaceError
+
+    raw = yaml.safe_load((SPACES_DIR / "tiny.yaml").read_text())
+    raw["params"]["model.minibatch_std"] = {"choices": [0, 2]}
+    path = tmp_path / "tiny_mbstd.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    with pytest.raises(SpaceError) as err:
+        run_sweep(str(path), population=2)
+    message = str(err.value)
+    assert "budget.population=2" in message and "model.minibatch_std" in message
+    assert "POPULATION=1" in message
+    with pytest.raises(ConfigError, match="population=0"):
+        run_sweep(str(path), population=0)
+
+
+def test_killed_driver_resumes_populations_without_loss_or_repeat(sweep_env, tmp_path):
+    """SIGKILL the driver's process group (driver, its Ray, the population processes)
+    while populations train, then RESUME=1: every member that had ended keeps its outcome,
+    the running ones go on from their population's checkpoint, the budget is met exactly,
+    and MLflow holds each member once with each step once (the plain kill test's pattern)."""
+    space = plain.tiny_with_long_runners(tmp_path)
+    call = f"run_sweep({str(space)!r}, trials=8, population={K})"
+    driver = plain.start_driver(call, tmp_path / "first.log")
+    storage = Path(sweep_env["GANSWEEP_STORAGE"])
+    folder, before, long_runner = plain.wait_for_kill_point(storage, driver, ray_id=ray_trial)
+    os.killpg(driver.pid, signal.SIGKILL)
+    driver.wait(timeout=30)
+
+    resumed = plain.start_driver(f"run_sweep({str(space)!r}, resume=True)", tmp_path / "2.log")
+    assert resumed.wait(timeout=300) == 0, (tmp_path / "2.log").read_text()[-3000:]
+
+    ray_dir = f"run_population_{ray_trial(long_runner)}_*"
+    table = plain.check_resumed(folder, before, long_runner, ray_dir)
+    assert table.trial_id.map(lambda t: bool(MEMBER.match(t))).all()
+    assert json.loads((folder / "sweep.json").read_text())["overrides"]["population"] == K
