@@ -12,19 +12,19 @@ HYPER = [  # (lr, beta1, beta2, eps) per member
 ]
 
 
-def stacked_and_plain(dtype):
+def stacked_and_plain(dtype, hyper=HYPER):
     torch.manual_seed(0)
     shapes = [(33, 17), (17,)]
-    stacked = [torch.randn(len(HYPER), *s, dtype=dtype, requires_grad=True) for s in shapes]
+    stacked = [torch.randn(len(hyper), *s, dtype=dtype, requires_grad=True) for s in shapes]
     plain = [
-        [t[k].detach().clone().requires_grad_(True) for t in stacked] for k in range(len(HYPER))
+        [t[k].detach().clone().requires_grad_(True) for t in stacked] for k in range(len(hyper))
     ]
     opt = BatchedAdam(
-        stacked, lr=[h[0] for h in HYPER], betas=[h[1:3] for h in HYPER], eps=[h[3] for h in HYPER]
+        stacked, lr=[h[0] for h in hyper], betas=[h[1:3] for h in hyper], eps=[h[3] for h in hyper]
     )
     plain_opts = [
         torch.optim.Adam(ps, lr=lr, betas=(b1, b2), eps=eps)
-        for ps, (lr, b1, b2, eps) in zip(plain, HYPER, strict=True)
+        for ps, (lr, b1, b2, eps) in zip(plain, hyper, strict=True)
     ]
     return stacked, plain, opt, plain_opts
 
@@ -59,17 +59,29 @@ def test_batched_adam_equals_torch_adam_member_by_member(dtype):
         assert_member_equal(stacked, plain, opt, plain_opts, k)
 
 
-def test_masked_members_skip_the_step_and_stay_equal_to_their_own_adam():
-    stacked, plain, opt, plain_opts = stacked_and_plain(torch.float32)
-    masks = [(True, False, True), (False, True, True), (True, True, True)] * 4
-    for step, mask in enumerate(masks):
+# Distinct lr and betas: every scalar is a per-member tensor. Shared ones: the update passes
+# Python floats as torch's Adam does, and once the masks put members at different steps the
+# bias corrections become tensors next to shared floats (both forms in one update).
+MASKED = {
+    "distinct": (HYPER, [(True, False, True), (False, True, True), (True, True, True)], [8, 8, 12]),
+    "shared": ([HYPER[0]] * 3, [(True, True, True), (True, False, True), (True, True, True)],
+               [12, 8, 12]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("case", sorted(MASKED))
+def test_masked_members_skip_the_step_and_stay_equal_to_their_own_adam(case, dtype):
+    hyper, masks, steps = MASKED[case]
+    stacked, plain, opt, plain_opts = stacked_and_plain(dtype, hyper)
+    for step, mask in enumerate(masks * 4):
         set_grads(stacked, plain, step)
         opt.step(mask)
         for o, active in zip(plain_opts, mask, strict=True):
             if active:
                 o.step()
-    assert opt.steps == [8, 8, 12]
-    for k in range(len(HYPER)):
+    assert opt.steps == steps
+    for k in range(len(hyper)):
         assert_member_equal(stacked, plain, opt, plain_opts, k)
 
 

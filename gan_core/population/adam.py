@@ -35,6 +35,7 @@ class BatchedAdam:
         self.steps = [0] * k
         self.exp_avg = [torch.zeros_like(p) for p in self.params]
         self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
+        self._scratch_buffers: dict = {}  # scratch for the update, by shape (_scratch)
 
     @property
     def num_members(self) -> int:
@@ -54,22 +55,38 @@ class BatchedAdam:
             self.steps[k] += 1
         scalars = self._scalars(members)
         subset = None if len(members) == self.num_members else torch.tensor(members)
+        shaped: dict = {}  # the scalars as (K, 1, ...) tensors, once per dtype and rank
         for i, p in enumerate(self.params):
             if p.grad is None:
                 continue
+            key = (p.dtype, p.device, p.dim())
+            if key not in shaped:
+                shaped[key] = _shaped(scalars, p)
+            s = shaped[key]
             tensors = [p, p.grad, self.exp_avg[i], self.exp_avg_sq[i]]
             if subset is None:
-                _adam_update(*tensors, scalars)
+                _adam_update(*tensors, s, self._scratch(p))
                 continue
             idx = subset.to(p.device)
             param, grad, exp_avg, exp_avg_sq = (t.index_select(0, idx) for t in tensors)
-            _adam_update(param, grad, exp_avg, exp_avg_sq, scalars)
+            _adam_update(param, grad, exp_avg, exp_avg_sq, s, self._scratch(param))
             p.index_copy_(0, idx, param)
             self.exp_avg[i].index_copy_(0, idx, exp_avg)
             self.exp_avg_sq[i].index_copy_(0, idx, exp_avg_sq)
 
-    def _scalars(self, members: list[int]) -> dict[str, torch.Tensor]:
-        """The per-member scalars of torch's single-tensor Adam, computed as it does (double)."""
+    def _scratch(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Two buffers of like's shape, kept between steps: allocating the update's
+        temporaries anew each step cost more than the arithmetic (fresh pages of memory
+        for every (K, ...) tensor; docs/population.md, "Speed on a CPU")."""
+        key = (tuple(like.shape), like.dtype, like.device)
+        if key not in self._scratch_buffers:
+            self._scratch_buffers[key] = (torch.empty_like(like), torch.empty_like(like))
+        return self._scratch_buffers[key]
+
+    def _scalars(self, members: list[int]) -> dict[str, float | torch.Tensor]:
+        """The per-member scalars of torch's single-tensor Adam, computed as it does (double):
+        one Python float where every stepping member has the same value (then the update
+        makes torch's own calls), else a (members,) float64 tensor."""
         out: dict[str, list[float]] = {
             "w1": [],
             "b2": [],
@@ -89,13 +106,17 @@ class BatchedAdam:
             out["bc2_sqrt"].append(bias_correction2**0.5)
             out["eps"].append(self.eps[k])
             out["neg_step"].append(-(self.lr[k] / bias_correction1))
-        return {name: torch.tensor(v, dtype=torch.float64) for name, v in out.items()}
+        return {
+            name: v[0] if all(x == v[0] for x in v) else torch.tensor(v, dtype=torch.float64)
+            for name, v in out.items()
+        }
 
     # --- membership ----------------------------------------------------------
     def keep(self, index: torch.Tensor) -> None:
         """Keep only these members' state, in this order (the params were sliced by
         BatchedModule.keep, which keeps the Parameter objects this optimizer holds)."""
         order = [int(i) for i in index]
+        self._scratch_buffers.clear()  # other shapes from now on
         for name in ("lr", "betas", "eps", "steps"):
             setattr(self, name, [getattr(self, name)[i] for i in order])
         for moments in (self.exp_avg, self.exp_avg_sq):
@@ -105,6 +126,7 @@ class BatchedAdam:
     def append(self, lr: Sequence[float], betas: Sequence[tuple[float, float]], eps=None) -> None:
         """Add members at step 0 with zero moments (the params were grown by append_members)."""
         n = len(lr)
+        self._scratch_buffers.clear()  # other shapes from now on
         self.lr += [float(v) for v in lr]
         self.betas += [(float(b1), float(b2)) for b1, b2 in betas]
         self.eps += [float(v) for v in eps] if eps is not None else [1e-8] * n
@@ -145,18 +167,33 @@ class BatchedAdam:
         self.exp_avg_sq = [t.to(d) for t, d in zip(state["exp_avg_sq"], devices, strict=True)]
 
 
-def _adam_update(param, grad, exp_avg, exp_avg_sq, scalars: dict[str, torch.Tensor]) -> None:
-    """torch's _single_tensor_adam body, op for op, with (K, 1, ...) tensors for its scalars.
-
-    Each scalar is cast from double to the tensor's dtype, as the kernels cast a Python
-    scalar; addcmul/addcdiv take a tensor factor folded into their first operand, which
-    rounds the same product first.
-    """
-    s = {
-        k: v.to(param.device, param.dtype).view(-1, *([1] * (param.dim() - 1)))
-        for k, v in scalars.items()
+def _shaped(scalars: dict, like: torch.Tensor) -> dict[str, float | torch.Tensor]:
+    """Each per-member scalar tensor cast from double to like's dtype, as a kernel casts a
+    Python scalar, and shaped (K, 1, ...) to broadcast over a member's block; floats stay."""
+    view = (-1, *([1] * (like.dim() - 1)))
+    return {
+        name: v if isinstance(v, float) else v.to(like.device, like.dtype).view(view)
+        for name, v in scalars.items()
     }
+
+
+def _adam_update(param, grad, exp_avg, exp_avg_sq, s: dict, scratch) -> None:
+    """torch's _single_tensor_adam body, op for op, with a (K, 1, ...) tensor for each scalar
+    the members do not share.
+
+    addcmul/addcdiv compute self + value * t1 op t2 with value rounded into t1 first, so a
+    tensor factor multiplied into t1 beforehand (into a scratch buffer) rounds the same
+    product; a shared value is passed as torch passes it, and saves that pass.
+    """
+    product, denom = scratch
     exp_avg.lerp_(grad, s["w1"])
-    exp_avg_sq.mul_(s["b2"]).addcmul_(s["w2"] * grad, grad)
-    denom = (exp_avg_sq.sqrt() / s["bc2_sqrt"]).add_(s["eps"])
-    param.addcdiv_(s["neg_step"] * exp_avg, denom)
+    exp_avg_sq.mul_(s["b2"])
+    if isinstance(s["w2"], float):
+        exp_avg_sq.addcmul_(grad, grad, value=s["w2"])
+    else:
+        exp_avg_sq.addcmul_(torch.mul(s["w2"], grad, out=product), grad)
+    torch.sqrt(exp_avg_sq, out=denom).div_(s["bc2_sqrt"]).add_(s["eps"])
+    if isinstance(s["neg_step"], float):
+        param.addcdiv_(exp_avg, denom, value=s["neg_step"])
+    else:
+        param.addcdiv_(torch.mul(s["neg_step"], exp_avg, out=product), denom)

@@ -127,6 +127,13 @@ def _targets(cfgs: list[GanConfig], logits: torch.Tensor, generators) -> tuple:
     """Each member's real and fake targets (gan_core/step.py's _d_targets), as (K, N)."""
     n = logits.shape[1]
     taking_part = [True] * len(cfgs) if generators is None else [g is not None for g in generators]
+    members = list(zip(cfgs, taking_part, strict=True))
+    if not any(c.tricks.label_flip > 0 and part for c, part in members):
+        # No member draws flips: one constant target per member (_d_targets' floats, cast
+        # as there), built as one tensor instead of K small ones stacked.
+        smooth = [1.0 - c.tricks.label_smoothing if part else 1.0 for c, part in members]
+        real_t = torch.tensor(smooth, dtype=torch.float64).to(logits.device, logits.dtype)
+        return real_t.view(-1, 1).expand(-1, n).contiguous(), torch.zeros_like(logits)
     generators = generators or [None] * len(cfgs)  # None: the global stream (fast path)
     real, fake = [], []
     for cfg, g, part in zip(cfgs, generators, taking_part, strict=True):
