@@ -18,6 +18,9 @@ one-thread processes, as a sweep runs trials (concurrency 2, cpus_per_trial 1):
 
 Rates are training member-steps/s from the trainers' own `perf/steps_per_s`: start-up,
 data loading and the eval at the end of each window are left out of every arm alike.
+`--clock process` counts each process's CPU seconds over the window instead (its
+closing eval included, one per member in every arm): on a machine other engineers load,
+wall-clock windows swing with their jobs, CPU seconds much less.
 The GPU table is benchmarks/population_gpu.py.
 """
 
@@ -79,28 +82,37 @@ def steps_per_member(name: str, k: int, quick: bool) -> int:
     return max(MIN_STEPS, budget // k)
 
 
-def train_rate(trainer, steps: int) -> float:
-    """steps/s of one fit window after the warm-up, train time only (perf/steps_per_s)."""
+def window_seconds(trainer, steps: int, clock: str) -> float:
+    """Seconds of training in one fit window of `steps` after the warm-up.
+
+    clock "wall": the trainer's own train time (perf/steps_per_s; the slowest member's for
+    a population). clock "process": this process's CPU seconds over the window, so that
+    on a loaded machine the turns other processes take on the core are left out (the
+    window's closing eval counts: one per member in every arm alike).
+    """
     trainer.fit(until=WARMUP)
-    record = trainer.fit(until=WARMUP + steps)
-    return record["perf/steps_per_s"]
+    cpu = time.process_time()
+    records = trainer.fit(until=WARMUP + steps)
+    if clock == "process":
+        return time.process_time() - cpu
+    if isinstance(trainer, PopulationTrainer):  # {member id: record}; the slowest member
+        return steps / min(r["perf/steps_per_s"] for r in records.values())
+    return steps / records["perf/steps_per_s"]
 
 
-def population_seconds(task: tuple[str, list[int], int]) -> tuple[int, float]:
+def population_seconds(task: tuple[str, list[int], int, str]) -> tuple[int, float]:
     """One PopulationTrainer of these seeds: (pid, seconds of training for `steps`)."""
-    name, seeds, steps = task
+    name, seeds, steps, clock = task
     cfgs = [case_config(name, seed) for seed in seeds]
     trainer = PopulationTrainer(cfgs, load_dataset(cfgs[0].data, 0))
-    trainer.fit(until=WARMUP)
-    records = trainer.fit(until=WARMUP + steps)  # every member's record at the window's end
-    return os.getpid(), steps / min(r["perf/steps_per_s"] for r in records.values())
+    return os.getpid(), window_seconds(trainer, steps, clock)
 
 
-def single_seconds(task: tuple[str, int, int]) -> tuple[int, float]:
+def single_seconds(task: tuple[str, int, int, str]) -> tuple[int, float]:
     """One single trial: (pid, seconds of training for `steps`)."""
-    name, seed, steps = task
+    name, seed, steps, clock = task
     cfg = case_config(name, seed)
-    return os.getpid(), steps / train_rate(Trainer(cfg, load_dataset(cfg.data, 0)), steps)
+    return os.getpid(), window_seconds(Trainer(cfg, load_dataset(cfg.data, 0)), steps, clock)
 
 
 def pooled_rate(pool, job, tasks: list, member_steps: int) -> float:
@@ -111,7 +123,9 @@ def pooled_rate(pool, job, tasks: list, member_steps: int) -> float:
     return member_steps / max(busy.values())
 
 
-def run_case(pool, name: str, members: tuple[int, ...], repeats: int, quick: bool) -> None:
+def run_case(
+    pool, name: str, members: tuple[int, ...], repeats: int, quick: bool, clock: str
+) -> None:
     best: dict[tuple[str, int], float] = {}
 
     def keep(arm: str, k: int, rate: float) -> None:
@@ -119,16 +133,16 @@ def run_case(pool, name: str, members: tuple[int, ...], repeats: int, quick: boo
 
     for _ in range(repeats):  # interleaved: every arm of every K once per repeat
         steps = steps_per_member(name, 1, quick)
-        keep("one", 0, steps / single_seconds((name, 0, steps))[1])
+        keep("one", 0, steps / single_seconds((name, 0, steps, clock))[1])
         for k in members:
             steps = steps_per_member(name, k, quick)
             seeds = list(range(k))
             halves = [seeds[: (k + 1) // 2], seeds[(k + 1) // 2 :]]
-            tasks = [(name, half, steps) for half in halves if half]
+            tasks = [(name, half, steps, clock) for half in halves if half]
             keep("pop2", k, pooled_rate(pool, population_seconds, tasks, k * steps))
-            singles = [(name, seed, steps) for seed in seeds]
+            singles = [(name, seed, steps, clock) for seed in seeds]
             keep("singles2", k, pooled_rate(pool, single_seconds, singles, k * steps))
-            keep("pop1", k, k * steps / population_seconds((name, seeds, steps))[1])
+            keep("pop1", k, k * steps / population_seconds((name, seeds, steps, clock))[1])
     one = best["one", 0]
     for k in members:
         pop2, singles2, pop1 = best["pop2", k], best["singles2", k], best["pop1", k]
@@ -145,11 +159,18 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2, help="interleaved repeats, best kept")
     parser.add_argument("--cases", nargs="+", choices=sorted(CASES), default=list(CASES))
     parser.add_argument("--members", nargs="+", type=int, help=f"K values (default {MEMBERS})")
+    parser.add_argument(
+        "--clock",
+        choices=("wall", "process"),
+        default="wall",
+        help="wall: the trainers' own train time; process: each process's CPU seconds "
+        "(steadier on a machine others load; see window_seconds)",
+    )
     args = parser.parse_args()
     members = tuple(args.members or ((1, 4) if args.quick else MEMBERS))
     repeats = 1 if args.quick else args.repeats
     print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d %H:%M %Z')}")
-    print(f"load before: {os.getloadavg()[0]:.1f} (1-min average)")
+    print(f"load before: {os.getloadavg()[0]:.1f} (1-min average); clock: {args.clock}")
     print(
         "| model | K | population, 2 processes | singles, 2 processes | ratio | "
         "population, 1 process | one trial | ratio |"
@@ -159,7 +180,7 @@ def main() -> None:
     spawn = multiprocessing.get_context("spawn")  # a fresh interpreter per worker, as Ray's
     with spawn.Pool(2, initializer=torch.set_num_threads, initargs=(1,)) as pool:
         for name in args.cases:
-            run_case(pool, name, members, repeats, args.quick)
+            run_case(pool, name, members, repeats, args.quick, args.clock)
     print(f"load after: {os.getloadavg()[0]:.1f}; wall {time.perf_counter() - start:.0f} s")
 
 

@@ -143,12 +143,10 @@ def _targets(cfgs: list[GanConfig], logits: torch.Tensor, generators) -> tuple:
     return torch.stack(real), torch.stack(fake)
 
 
-def _backward_and_step(
-    opt: BatchedAdam, module: BatchedModule, loss: torch.Tensor, active: Mask
-) -> None:
+def _backward_and_step(opt: BatchedAdam, loss: torch.Tensor, active: Mask) -> None:
     """Backward the members' summed losses (each member's gradient is its own loss's), then
     step the active members; the others keep the gradients of their own last update."""
-    params = list(module.parameters())
+    params = opt.params  # the module's parameters in order, without walking its modules
     idle = [k for k, a in enumerate(active) if not a]
     kept = [p.grad[idle].clone() if p.grad is not None else None for p in params] if idle else []
     opt.zero_grad()
@@ -192,14 +190,20 @@ def d_update(m, real, z, cfgs, stds, generators, active):
     if any(r2_members):  # loss.r2_weight: R2, the same zero-centred penalty at fakes
         r2 = losses.r1_penalty(WithStreams(m.D, only(generators, r2_members)), fake, lead=2)
         loss = loss + per_member(r2_weights, r2) * r2
-    _backward_and_step(m.opt_d, m.D, loss, active)
+    _backward_and_step(m.opt_d, loss, active)
     return loss, real_logits, fake_logits
+
+
+def _requires_grad(params: list[torch.nn.Parameter], flag: bool) -> None:
+    """module.requires_grad_(flag) over the parameters the optimizer holds (the module's)."""
+    for p in params:
+        p.requires_grad_(flag)
 
 
 def g_update(m, real, z, cfgs, stds, generators, active):
     """One G update (gan_core/step.py's g_update) for the active members."""
     gens = only(generators, active)
-    m.D.requires_grad_(False)  # as the plain step: D's .grad keeps its own last update
+    _requires_grad(m.opt_d.params, False)  # as the plain step: D's .grad keeps its last update
     fake = m.G(z, gens)
     loss = losses.g_loss(cfgs[0].loss.type, WithStreams(m.D, gens)(noisy(fake, stds, gens)))
     fm_weights = [c.loss.feature_matching for c in cfgs]
@@ -209,9 +213,9 @@ def g_update(m, real, z, cfgs, stds, generators, active):
         fm = losses.feature_matching(D_fm, real, fake)
         loss = loss + per_member(fm_weights, fm) * fm
     try:
-        _backward_and_step(m.opt_g, m.G, loss, active)
+        _backward_and_step(m.opt_g, loss, active)
     finally:
-        m.D.requires_grad_(True)
+        _requires_grad(m.opt_d.params, True)
     if m.ema is not None:  # tricks.ema_decay
         m.ema.update(m.G, [k for k, a in enumerate(active) if a and cfgs[k].tricks.ema_decay > 0])
     return loss
@@ -238,7 +242,7 @@ def train_step(
     updates (gan_core/step.py's train_step); returns the outputs and the last real batch."""
     stds = [instance_noise_std(c, s) for c, s in zip(cfgs, steps, strict=True)]
     n = cfgs[0].optim.batch_size
-    weight = next(m.G.parameters())  # the population's device and dtype
+    weight = m.opt_g.params[0]  # the population's device and dtype
     members = [c for c, s in zip(cfgs, stepping, strict=True) if s]
     d_rounds = max(c.optim.d_steps_per_g for c in members)
     g_rounds = max(c.optim.g_steps_per_d for c in members)
