@@ -181,3 +181,49 @@ def test_searcher_state_saves_without_the_scheduler(searcher_and_scheduler, tmp_
     assert fresh._scheduler is other_sched  # the live link is kept, not a stale copy
     assert fresh._plan is plan
     assert "x" in fresh._ot_trials
+
+
+def test_a_population_is_asked_of_optuna_member_by_member_sharing_its_shape(tmp_path):
+    """budget.population 4 over 6 trials: Ray trial p1 holds members p1-m0..m3 with one
+    loss.type (a shape key) and their own learning rates, each with its config file; p2
+    holds the last 2; then the searcher is done. Each member is told its own state."""
+    from ray.tune.search import Searcher
+
+    from pipelines.sweep.members import encode_members
+    from pipelines.sweep.searcher import PopulationOptunaSearch
+
+    space = load_space("tiny")
+    sched = MilestoneScheduler(PruningRules.from_space(space))
+    searcher = PopulationOptunaSearch(
+        define_by_run(space),
+        metric="objective",
+        mode="min",
+        sampler=sampler_for(space),
+        scheduler=sched,
+        plan=tiny_plan(tmp_path),
+        population=4,
+        trials=6,
+    )
+    members = searcher.suggest("p1")["members"]
+    assert list(members) == ["p1-m0", "p1-m1", "p1-m2", "p1-m3"]
+    assert len({m["loss.type"] for m in members.values()}) == 1
+    assert len({m["optim.lr_g"] for m in members.values()}) == 4
+    for mid, sampled in members.items():
+        cfg = searcher._plan.trial_config(mid)
+        assert {k: cfg.get(k) for k in sampled} == sampled
+    fixed = [t.system_attrs.get("fixed_params") for t in searcher.study.trials]
+    assert fixed[0] is None and fixed[1:] == [{"loss.type": members["p1-m0"]["loss.type"]}] * 3
+    assert list(searcher.suggest("p2")["members"]) == ["p2-m0", "p2-m1"]
+    assert searcher.suggest("p3") == Searcher.FINISHED
+
+    sched.rules.reasons["p1-m0"] = "rank@40"
+    records = [
+        {"member_id": "p1-m0", "step": 40, "objective": 0.1, "ended": True},
+        {"member_id": "p1-m1", "step": 120, "objective": 5.0, "ended": True},
+        {"member_id": "p1-m2", "step": 40, "objective": 7.0, "ended": False},
+    ]
+    searcher.on_trial_result("p1", {"step": 120, "members": encode_members(records)})
+    searcher.on_trial_complete("p1", error=True)  # its process died: the rest fail
+    states = [t.state for t in searcher.study.trials[:4]]
+    assert states == [TrialState.PRUNED, TrialState.COMPLETE, TrialState.FAIL, TrialState.FAIL]
+    assert searcher.study.trials[2].intermediate_values == {40: 7.0}
