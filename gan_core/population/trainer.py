@@ -30,6 +30,7 @@ from gan_core.models.table_head import table_head
 from gan_core.monitor import HealthMonitor
 from gan_core.population.adam import BatchedAdam
 from gan_core.population.ema import BatchedEma
+from gan_core.population.memory import keep_freed_memory
 from gan_core.population.models import build_batched_models, set_member_hparams, shape_config
 from gan_core.population.step import PopulationModules, PopulationStepOutput, train_step
 from gan_core.population.window import PopulationWindow
@@ -60,6 +61,8 @@ class PopulationTrainer:
         if self.shape.train.threads:
             torch.set_num_threads(self.shape.train.threads)
         self.device = resolve_device(self.shape.train.device)
+        if self.device.type == "cpu":
+            keep_freed_memory()  # the step's large tensors reuse freed memory (memory.py)
         self.dtype = dtype
         self._dataset = dataset
         self._datasets: dict[int, Dataset] = {}
