@@ -6,6 +6,7 @@ Each sweep here takes ~30-60 s on 2 cores (mostly Ray's start and worker imports
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -298,6 +299,17 @@ def start_driver(call: str, log: Path) -> subprocess.Popen:
         stderr=subprocess.STDOUT,
         start_new_session=True,  # its own process group: the kill takes its Ray along
     )
+
+
+@contextlib.contextmanager
+def driver_process(call: str, log: Path):
+    """`start_driver`, and its whole process group killed if it outlives the block."""
+    driver = start_driver(call, log)
+    try:
+        yield driver
+    finally:
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
 
 
 def ray_snapshot_text(folder: Path) -> str:

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import signal
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -178,3 +179,58 @@ def test_killed_driver_resumes_populations_without_loss_or_repeat(sweep_env, tmp
     table = plain.check_resumed(folder, before, long_runner, ray_dir)
     assert table.trial_id.map(lambda t: bool(MEMBER.match(t))).all()
     assert json.loads((folder / "sweep.json").read_text())["overrides"]["population"] == K
+
+
+def test_killed_population_process_resumes_from_its_checkpoint(sweep_env, tmp_path):
+    """SIGKILL the worker process that trains a population: Ray starts the trial again
+    (FailureConfig.max_failures) and the population continues from its checkpoint, not
+    from step 0; no member fails for it, and MLflow holds each member's steps once."""
+    space = plain.tiny_with_long_runners(tmp_path)
+    log = tmp_path / "driver.log"
+    storage = Path(sweep_env["GANSWEEP_STORAGE"])
+    call = f"run_sweep({str(space)!r}, trials={K}, population={K})"
+    with plain.driver_process(call, log) as driver:
+        folder, population, killed_pid, killed_at = wait_for_population_result(storage, driver)
+        os.kill(killed_pid, signal.SIGKILL)
+        assert driver.wait(timeout=300) == 0, log.read_text()[-3000:]
+    table = pd.read_parquet(folder / "trials.parquet")
+    assert len(table) == K and (table.state != "failed").all(), table[["trial_id", "error"]]
+    after = [r for r in population_results(folder, population) if r["pid"] != killed_pid]
+    assert after, "the population never ran again"
+    assert min(r["step"] for r in after) >= killed_at  # from its checkpoint, not step 0
+    meta = json.loads((folder / "sweep.json").read_text())
+    from pipelines.tracking import store as tracking
+
+    c = plain.mlflow_client()
+    runs = tracking.child_runs(c, meta["experiment_id"], meta["parent_run_id"])
+    assert sorted(r.data.tags["trial_id"] for r in runs) == sorted(table.trial_id)
+    final = table.set_index("trial_id")
+    for run in runs:
+        steps = [m.step for m in c.get_metric_history(run.info.run_id, "objective")]
+        assert (
+            steps == sorted(set(steps)) and steps[-1] == final.loc[run.data.tags["trial_id"]].steps
+        )
+
+
+def population_results(folder: Path, population: str) -> list[dict]:
+    (trial_dir,) = folder.glob(f"run_population_{population}_*")
+    lines = (trial_dir / "result.json").read_text().splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def wait_for_population_result(storage: Path, driver, min_step: int = 100, timeout=240):
+    """The sweep folder, the population, its process id and its step once its result.json
+    holds a result at `min_step` or later."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        assert driver.poll() is None, "the sweep ended before its population could be killed"
+        for trial_dir in storage.glob("*/run_population_*"):
+            try:
+                results = population_results(trial_dir.parent, trial_dir.name.split("_")[2])
+            except (ValueError, OSError):  # not created yet, or a line half written
+                continue
+            if results and results[-1]["step"] >= min_step:
+                last = results[-1]
+                return trial_dir.parent, trial_dir.name.split("_")[2], last["pid"], last["step"]
+        time.sleep(0.05)
+    raise AssertionError(f"no population reported step {min_step} within {timeout} s")
