@@ -10,7 +10,7 @@ ms per training step of the whole population and per member-step, and the share 
 matrix products (bmm, baddbmm, mm, addmm) and convolutions take. A population member's
 products are the single trial's, one per member (bit-exact mode), so their time per
 member-step bounds how much faster than one trial a population member can get
-(docs/benchmarks.md, "Populations: where the time goes").
+(docs/population.md, "Speed on a CPU").
 """
 
 from __future__ import annotations
