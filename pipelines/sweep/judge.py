@@ -64,8 +64,10 @@ class PruningJudge:
 def start_judge(rules: PruningRules, folder: str | Path):
     """The sweep's judge, started by the driver (it dies with the driver; a resumed driver
     starts it again from pruning.json). No CPU: it must never wait for a trial's slot. The
-    driver keeps its handle until `stop_judge`: Ray ends an actor nobody holds."""
-    actor = ray.remote(num_cpus=0)(PruningJudge)
+    driver keeps its handle until `stop_judge`: Ray ends an actor nobody holds. If its node
+    dies, Ray starts it again (it reads pruning.json back) and repeats the call in flight,
+    which the rules answer as before (`PruningRules.observe` replays a decision)."""
+    actor = ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)(PruningJudge)
     handle = actor.options(
         name=judge_name(folder), namespace=NAMESPACE, get_if_exists=True, max_concurrency=1
     ).remote(rules, str(folder))
