@@ -101,15 +101,20 @@ def rho(runs: list[dict], variant: Callable, step: int, end: Callable) -> float:
     return float(spearmanr(early, [end(r) for r in runs]).statistic)
 
 
-def rho_interval(runs, variant, step, end, n_boot: int = 500) -> tuple[float, float]:
-    """90 % bootstrap interval over runs (seed 0); resamples with < 3 distinct runs are skipped."""
+def resamples(runs: list[dict], n_boot: int):
+    """Bootstrap resamples of the runs (seed 0); those with < 3 distinct runs are skipped."""
     rng = np.random.default_rng(0)
-    values = []
     for _ in range(n_boot):
         idx = rng.integers(0, len(runs), len(runs))
-        if len(set(idx)) < 3:
-            continue
-        v = rho([runs[i] for i in idx], variant, step, end)
+        if len(set(idx)) >= 3:
+            yield [runs[i] for i in idx]
+
+
+def rho_interval(runs, variant, step, end, n_boot: int = 500) -> tuple[float, float]:
+    """90 % bootstrap interval of rho over runs (`resamples`)."""
+    values = []
+    for sample in resamples(runs, n_boot):
+        v = rho(sample, variant, step, end)
         if math.isfinite(v):
             values.append(v)
     return (float(np.percentile(values, 5)), float(np.percentile(values, 95))) if values else (
@@ -119,13 +124,8 @@ def rho_interval(runs, variant, step, end, n_boot: int = 500) -> tuple[float, fl
 def paired_gain(runs, variant, step, end, n_boot: int = 1000) -> tuple[float, float, float]:
     """rho(variant) - rho(raw) at `step`, with a 90 % interval from the same bootstrap resamples."""
     raw = VARIANTS["raw (today)"]
-    rng = np.random.default_rng(0)
     gains = []
-    for _ in range(n_boot):
-        idx = rng.integers(0, len(runs), len(runs))
-        if len(set(idx)) < 3:
-            continue
-        sample = [runs[i] for i in idx]
+    for sample in resamples(runs, n_boot):
         gain = rho(sample, variant, step, end) - rho(sample, raw, step, end)
         if math.isfinite(gain):
             gains.append(gain)

@@ -109,19 +109,25 @@ def tiny_plan(folder) -> TrialPlan:
     return TrialPlan(base=space.base.to_dict(), milestones=space.milestones, folder=str(folder))
 
 
-@pytest.fixture()
-def searcher_and_scheduler(tmp_path):
+def tiny_searcher(folder, cls=PruneAwareOptunaSearch, **extra):
+    """A searcher of the tiny space as build_tuner wires it (in memory), and its scheduler."""
     space = load_space("tiny")
     sched = MilestoneScheduler(PruningRules.from_space(space))
-    searcher = PruneAwareOptunaSearch(
+    searcher = cls(
         define_by_run(space),
         metric="objective",
         mode="min",
         sampler=sampler_for(space),
         scheduler=sched,
-        plan=tiny_plan(tmp_path),
+        plan=tiny_plan(folder),
+        **extra,
     )
     return searcher, sched
+
+
+@pytest.fixture()
+def searcher_and_scheduler(tmp_path):
+    return tiny_searcher(tmp_path)
 
 
 def test_a_trial_config_is_built_once_where_it_is_sampled(searcher_and_scheduler, tmp_path):
@@ -192,18 +198,7 @@ def test_a_population_is_asked_of_optuna_member_by_member_sharing_its_shape(tmp_
     from pipelines.sweep.members import encode_members
     from pipelines.sweep.searcher import PopulationOptunaSearch
 
-    space = load_space("tiny")
-    sched = MilestoneScheduler(PruningRules.from_space(space))
-    searcher = PopulationOptunaSearch(
-        define_by_run(space),
-        metric="objective",
-        mode="min",
-        sampler=sampler_for(space),
-        scheduler=sched,
-        plan=tiny_plan(tmp_path),
-        population=4,
-        trials=6,
-    )
+    searcher, sched = tiny_searcher(tmp_path, PopulationOptunaSearch, population=4, trials=6)
     members = searcher.suggest("p1")["members"]
     assert list(members) == ["p1-m0", "p1-m1", "p1-m2", "p1-m3"]
     assert len({m["loss.type"] for m in members.values()}) == 1

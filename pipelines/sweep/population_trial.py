@@ -59,6 +59,7 @@ from pipelines.sweep.trial import (
 
 POPULATION_CHECKPOINT = "population.pt"
 ENDED_FILE = "ended.json"  # a member's last record, once it left its batch
+MEMBERS_FILE = "members.json"  # the population's member ids -> the sweep's member ids
 
 
 def run_population(config: dict, plan: TrialPlan) -> None:
@@ -123,10 +124,10 @@ class MemberReporter:
             self.pop = PopulationTrainer(list(cfgs.values()), sources=list(cfgs))
             self.member_of = dict(zip(self.pop.ids, cfgs, strict=True))
         else:  # the checkpoint's members are in the order of the first start
-            order = json.loads((self.folder / "members.json").read_text())
+            order = json.loads((self.folder / MEMBERS_FILE).read_text())
             self.member_of = {int(k): v for k, v in order.items()}
             self.pop.remove([i for i in self.pop.ids if self.member_of[i] not in cfgs])
-        write_atomic(self.folder / "members.json", json.dumps(self.member_of))
+        write_atomic(self.folder / MEMBERS_FILE, json.dumps(self.member_of))
         return self.pop
 
     def slots(self) -> list[str]:
