@@ -246,27 +246,42 @@ def test_killed_trial_process_resumes_from_its_checkpoint(on_cluster, tmp_path):
     assert_each_step_once(mlflow_runs(meta), table)
 
 
+def kill_w1_while_it_trains(cluster, tmp_path, budget: str, before_kill):
+    """Run the long-runner tiny sweep with `budget` (run_sweep's keyword arguments), SIGKILL
+    node w1 once a trial (a member) on it is past step 100, wait for the sweep to end and
+    start w1 again. Returns the sweep folder, that trial's id, and (what `before_kill(folder,
+    trial id, its steps)` returned, w1's and the head's Ray node ids)."""
+    tool, layout = cluster["tool"], cluster["layout"]
+    w1, head = node_ids()["w1"], node_ids()["head"]
+    space = tiny_with_long_runners(tmp_path)
+    log = tmp_path / "driver.log"
+    driver = start_driver(f"run_sweep({str(space)!r}, {budget})", log)
+    storage = Path(os.environ["GANSWEEP_STORAGE"])
+    try:
+        folder, trial_id, steps = wait_for_running_trial(storage, driver, 100, node=w1)
+        seen = before_kill(folder, trial_id, steps)
+        tool.stop(layout, "ray-w1", sig=signal.SIGKILL)
+        assert driver.wait(timeout=400) == 0, log.read_text()[-3000:]
+    finally:
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+        start_w1(cluster)
+    return folder, trial_id, (seen, w1, head)
+
+
 def test_killed_worker_node_its_trial_resumes_on_another_node(on_cluster, tmp_path):
     """SIGKILL the whole node w1 (its raylet, object store and workers: the process group
     that `ray start` heads) while it runs a trial. Ray declares the node dead, Tune starts
     the trial again on the head (FailureConfig.max_failures) from the trial's checkpoint on
     the shared storage, and its MLflow run holds every eval point once. w1 is started again
     afterwards for the tests that follow."""
-    tool, layout = on_cluster["tool"], on_cluster["layout"]
-    w1, head = node_ids()["w1"], node_ids()["head"]
-    space = tiny_with_long_runners(tmp_path)
-    log = tmp_path / "driver.log"
-    driver = start_driver(f"run_sweep({str(space)!r}, trials=3)", log)
-    storage = Path(os.environ["GANSWEEP_STORAGE"])
-    try:
-        folder, trial_id, steps = wait_for_running_trial(storage, driver, 100, node=w1)
-        killed_at = last_ray_result(folder, trial_id, steps)["step"]
-        tool.stop(layout, "ray-w1", sig=signal.SIGKILL)
-        assert driver.wait(timeout=400) == 0, log.read_text()[-3000:]
-    finally:
-        if driver.poll() is None:
-            os.killpg(driver.pid, signal.SIGKILL)
-        start_w1(on_cluster)
+
+    def last_step(folder, trial_id, steps):
+        return last_ray_result(folder, trial_id, steps)["step"]
+
+    folder, trial_id, (killed_at, w1, head) = kill_w1_while_it_trains(
+        on_cluster, tmp_path, "trials=3", last_step
+    )
     table = pd.read_parquet(folder / "trials.parquet")
     row = table.set_index("trial_id").loc[trial_id]
     assert row.state != "failed", row.error
@@ -281,15 +296,51 @@ def test_killed_worker_node_its_trial_resumes_on_another_node(on_cluster, tmp_pa
     assert_each_step_once(mlflow_runs(meta), table)
 
 
-def test_killed_driver_resumes_on_the_cluster(on_cluster, tmp_path):
+def test_killed_worker_node_its_population_resumes_on_another_node(on_cluster, tmp_path):
+    """The same fault for a population sweep (budget.population 2): SIGKILL node w1 while
+    it trains a population. Tune starts that Ray trial again on the head from the
+    population's checkpoint (`trials/<Ray id>/population.pt` on the shared storage), the
+    pruning judge actor is found or started again (pipelines/sweep/judge.py), no member fails
+    for it, each member ends on the head, and each member's MLflow run holds every eval
+    point once."""
+    from tests.test_sweep_populations import population_results, ray_trial
+
+    def pids_and_step(folder, member, steps):
+        return {r["pid"] for r in population_results(folder, ray_trial(member))}, steps
+
+    folder, member, ((before, steps), _, head) = kill_w1_while_it_trains(
+        on_cluster, tmp_path, "trials=4, population=2", pids_and_step
+    )
+    population = ray_trial(member)
+    table = pd.read_parquet(folder / "trials.parquet")
+    assert len(table) == 4 and (table.state != "failed").all(), table[["trial_id", "error"]]
+    rows = table.set_index("trial_id")
+    members = [t for t in table.trial_id if ray_trial(t) == population]
+    assert len(members) == 2 and member in members
+    for m in members:
+        assert rows.loc[m].node.endswith(head), (m, rows.loc[m].node)  # ended on the head
+    after = [r["step"] for r in population_results(folder, population) if r["pid"] not in before]
+    assert after, "the population never ran again"
+    assert min(after) > steps - 2 * EVAL_EVERY  # from its checkpoint, not from step 0
+    meta = json.loads((folder / "sweep.json").read_text())
+    assert_each_step_once(mlflow_runs(meta), table)
+
+
+@pytest.mark.parametrize("population", [1, 2])
+def test_killed_driver_resumes_on_the_cluster(on_cluster, tmp_path, population):
     """SIGKILL the driver (its process group) mid-sweep; the cluster and the server stay up.
     RESUME=1 finishes the sweep: the budget is met exactly, trials that had ended keep their
-    outcome, and MLflow on the server holds each trial once with each eval point once."""
+    outcome, and MLflow on the server holds each trial once with each eval point once. With
+    populations of 2 every member is a trial here, and the study in PostgreSQL holds each."""
+    from tests.test_sweep_populations import ray_trial
+
     space = tiny_with_long_runners(tmp_path)
-    first = start_driver(f"run_sweep({str(space)!r}, trials=5)", tmp_path / "first.log")
+    call = f"run_sweep({str(space)!r}, trials=5, population={population})"
+    first = start_driver(call, tmp_path / "first.log")
     storage = Path(os.environ["GANSWEEP_STORAGE"])
     try:
-        folder, before, _ = wait_for_kill_point(storage, first)
+        ray_id = ray_trial if population > 1 else (lambda t: t)
+        folder, before, _ = wait_for_kill_point(storage, first, ray_id=ray_id)
     finally:
         os.killpg(first.pid, signal.SIGKILL)
         first.wait(timeout=30)

@@ -212,6 +212,50 @@ def test_killed_population_process_resumes_from_its_checkpoint(sweep_env, tmp_pa
         )
 
 
+def test_a_member_whose_batched_step_raises_fails_alone(sweep_env, tmp_path, monkeypatch):
+    """The batched step raises once one member (marked by tests/faults.py) is at step 70.
+    That member fails alone, with the error, at step 70; the others of its population go on
+    alone from the population's checkpoint at step 60 and end as in the batch: each one's
+    objective at its last step is a plain Trainer's of its config, bit for bit (CPU)."""
+    from tests import faults
+
+    raw = yaml.safe_load((SPACES_DIR / "tiny.yaml").read_text())
+    raw["budget"].update(population=K, max_steps=160)
+    raw["pruning"].update(health=False, milestones=[120], min_peers=3)
+    space = tmp_path / "tiny_fault.yaml"
+    space.write_text(yaml.safe_dump(raw, sort_keys=False))
+    monkeypatch.setenv("PYTHONPATH", str(plain.REPO))  # Ray's workers import tests.faults
+    hook = {"worker_process_setup_hook": "tests.faults.raise_for_the_marked_member"}
+    call = (
+        f"import ray; ray.init(num_cpus=2, include_dashboard=False, runtime_env={hook!r}); "
+        f"import tests.faults; tests.faults.mark_member(); run_sweep({str(space)!r}, trials={K})"
+    )
+    log = tmp_path / "driver.log"
+    with plain.driver_process(call, log) as driver:
+        assert driver.wait(timeout=300) == 0, log.read_text()[-3000:]
+    (folder,) = [p.parent for p in Path(sweep_env["GANSWEEP_STORAGE"]).glob("*/trials.parquet")]
+    table = pd.read_parquet(folder / "trials.parquet")
+    configs = {
+        t: GanConfig.from_dict(
+            json.loads((folder / "trials" / t / "config.json").read_text())["config"]
+        )
+        for t in table.trial_id
+    }
+    (marked,) = [t for t, cfg in configs.items() if cfg.train.seed == faults.MARKED_SEED]
+    rows = table.set_index("trial_id")
+    assert rows.loc[marked].state == "failed" and faults.MESSAGE in rows.loc[marked].error
+    assert rows.loc[marked].steps == faults.RAISE_AT
+    others = rows.drop(marked)
+    assert len(others) == K - 1 and (others.state != "failed").all(), others[["state", "error"]]
+    for mid, row in others.iterrows():
+        assert (folder / "trials" / mid / "population.pt").is_file()  # it went on alone
+        trainer = Trainer(configs[mid])
+        trainer.fit()
+        (record,) = [r for r in trainer.history if r["step"] == row.steps]
+        assert record["objective"] == row.objective, mid
+    plain.check_optuna_study(folder, table)
+
+
 def population_results(folder: Path, population: str) -> list[dict]:
     (trial_dir,) = folder.glob(f"run_population_{population}_*")
     lines = (trial_dir / "result.json").read_text().splitlines()

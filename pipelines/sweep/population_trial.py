@@ -17,7 +17,10 @@ trial. At each eval point, for the members evaluated there:
 A member whose config the rules refuse, or whose data is missing, fails alone, before
 training. A member that goes NaN is pruned `diverged` alone and leaves (its neighbours'
 numbers are unchanged: tests/test_population_trainer.py). An exception inside the batched
-step itself cannot be pinned on one member: every member still training fails with it.
+step cannot be pinned on one member, so the population falls apart: each member still
+training goes on alone, a population of one, from the population's last checkpoint, and
+a member whose own step raises fails alone (`MemberReporter.alone`). On a CPU a member's
+numbers alone are its numbers in the batch, so the others' runs do not change.
 
 Resumed (Ray restarts the trial after a killed driver or process): the population
 continues from its checkpoint; members that had ended are left out and their last
@@ -92,13 +95,8 @@ def run_population(config: dict, plan: TrialPlan) -> None:
     reporter.resume(said_again)
     try:
         pop.fit(on_eval=reporter)
-    except Exception as err:  # in the batched step: no member to blame, all still in fail
-        reporter.send(
-            [
-                reporter.failed(mid, err, pop.steps[k], (pop.history[k] or [{}])[-1])
-                for k, mid in enumerate(reporter.slots())
-            ]
-        )
+    except Exception:  # in the batched step: no member to blame, so each goes on alone
+        reporter.alone()
 
 
 class MemberReporter:
@@ -107,6 +105,7 @@ class MemberReporter:
     def __init__(self, plan: TrialPlan, population_id: str):
         self.plan = plan
         self.folder = plan.trial_folder(population_id)
+        self.checkpoint = self.folder / POPULATION_CHECKPOINT  # one member's file when alone
         self.judge = find_judge(plan.folder)
         self.pop: PopulationTrainer | None = None
         self.member_of: dict[int, str] = {}  # the population's member ids -> sweep member ids
@@ -117,21 +116,39 @@ class MemberReporter:
 
     def start(self, cfgs: dict[str, GanConfig]) -> PopulationTrainer:
         """A new population of these members, or the one checkpointed before a restart."""
-        checkpoint = self.folder / POPULATION_CHECKPOINT
-        resuming = checkpoint.is_file()
-        self.pop = PopulationTrainer.from_checkpoint(checkpoint) if resuming else None
+        resuming = self.checkpoint.is_file()
+        self.pop = PopulationTrainer.from_checkpoint(self.checkpoint) if resuming else None
         if self.pop is None:
             self.pop = PopulationTrainer(list(cfgs.values()), sources=list(cfgs))
             self.member_of = dict(zip(self.pop.ids, cfgs, strict=True))
+            write_atomic(self.folder / MEMBERS_FILE, json.dumps(self.member_of))
+            self.pop.save_checkpoint(self.checkpoint)  # step 0: where `alone` starts, if it must
         else:  # the checkpoint's members are in the order of the first start
             order = json.loads((self.folder / MEMBERS_FILE).read_text())
             self.member_of = {int(k): v for k, v in order.items()}
             self.pop.remove([i for i in self.pop.ids if self.member_of[i] not in cfgs])
-        write_atomic(self.folder / MEMBERS_FILE, json.dumps(self.member_of))
         return self.pop
 
-    def slots(self) -> list[str]:
-        return [self.member_of[i] for i in self.pop.ids]
+    def alone(self) -> None:
+        """After the batched step raised: each member still training, a population of one
+        from the population's last checkpoint (its last eval point), trains to its end and
+        is judged and reported as in the batch; a member whose own step raises fails alone.
+        Each member's checkpoint goes to its own folder, so the population's stays where
+        the batch was: a restarted process repeats the batch to the same raise (the driver
+        skips the records it has) and the members that ended alone keep their outcome."""
+        batch = self.checkpoint
+        ids = PopulationTrainer.from_checkpoint(batch).ids
+        for i in [i for i in ids if not self.ended_file(self.member_of[i]).is_file()]:
+            mid = self.member_of[i]
+            self.pop = PopulationTrainer.from_checkpoint(batch)
+            self.pop.remove([j for j in self.pop.ids if j != i])
+            self.pop.left.clear()  # the others' states: not this member's to keep
+            self.checkpoint = self.plan.trial_folder(mid) / POPULATION_CHECKPOINT
+            try:
+                self.pop.fit(on_eval=self)
+            except Exception as err:  # this member's own step raised: it fails alone
+                step, history = self.pop.steps[0], self.pop.history[0]
+                self.send([self.failed(mid, err, step, (history or [{}])[-1])])
 
     def resume(self, said_again: list[dict]) -> None:
         """Members that ended or failed said again; the others' last records judged again."""
@@ -142,7 +159,7 @@ class MemberReporter:
             self.send(said_again)
 
     def __call__(self, records: dict[int, dict], extra: list[dict] = ()) -> list[int]:
-        self.pop.save_checkpoint(self.folder / POPULATION_CHECKPOINT)  # atomic replace
+        self.pop.save_checkpoint(self.checkpoint)  # atomic replace
         out, leaving = list(extra), []
         for i, record in records.items():
             mid, k = self.member_of[i], self.pop.ids.index(i)
