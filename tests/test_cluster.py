@@ -249,8 +249,8 @@ def test_killed_trial_process_resumes_from_its_checkpoint(on_cluster, tmp_path):
 def kill_w1_while_it_trains(cluster, tmp_path, budget: str, before_kill):
     """Run the long-runner tiny sweep with `budget` (run_sweep's keyword arguments), SIGKILL
     node w1 once a trial (a member) on it is past step 100, wait for the sweep to end and
-    start w1 again. Returns the sweep folder, that trial's id, and (what `before_kill(folder,
-    trial id, its steps)` returned, w1's and the head's Ray node ids)."""
+    start w1 again. Returns the sweep folder, that trial's id, its steps then, what
+    `before_kill(folder, trial id, steps)` returned, and w1's and the head's Ray node ids."""
     tool, layout = cluster["tool"], cluster["layout"]
     w1, head = node_ids()["w1"], node_ids()["head"]
     space = tiny_with_long_runners(tmp_path)
@@ -266,7 +266,7 @@ def kill_w1_while_it_trains(cluster, tmp_path, budget: str, before_kill):
         if driver.poll() is None:
             os.killpg(driver.pid, signal.SIGKILL)
         start_w1(cluster)
-    return folder, trial_id, (seen, w1, head)
+    return folder, trial_id, steps, seen, w1, head
 
 
 def test_killed_worker_node_its_trial_resumes_on_another_node(on_cluster, tmp_path):
@@ -279,7 +279,7 @@ def test_killed_worker_node_its_trial_resumes_on_another_node(on_cluster, tmp_pa
     def last_step(folder, trial_id, steps):
         return last_ray_result(folder, trial_id, steps)["step"]
 
-    folder, trial_id, (killed_at, w1, head) = kill_w1_while_it_trains(
+    folder, trial_id, _, killed_at, w1, head = kill_w1_while_it_trains(
         on_cluster, tmp_path, "trials=3", last_step
     )
     table = pd.read_parquet(folder / "trials.parquet")
@@ -305,11 +305,11 @@ def test_killed_worker_node_its_population_resumes_on_another_node(on_cluster, t
     point once."""
     from tests.test_sweep_populations import population_results, ray_trial
 
-    def pids_and_step(folder, member, steps):
-        return {r["pid"] for r in population_results(folder, ray_trial(member))}, steps
+    def pids(folder, member, steps):
+        return {r["pid"] for r in population_results(folder, ray_trial(member))}
 
-    folder, member, ((before, steps), _, head) = kill_w1_while_it_trains(
-        on_cluster, tmp_path, "trials=4, population=2", pids_and_step
+    folder, member, steps, before, _, head = kill_w1_while_it_trains(
+        on_cluster, tmp_path, "trials=4, population=2", pids
     )
     population = ray_trial(member)
     table = pd.read_parquet(folder / "trials.parquet")

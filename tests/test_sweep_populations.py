@@ -235,12 +235,8 @@ def test_a_member_whose_batched_step_raises_fails_alone(sweep_env, tmp_path, mon
         assert driver.wait(timeout=300) == 0, log.read_text()[-3000:]
     (folder,) = [p.parent for p in Path(sweep_env["GANSWEEP_STORAGE"]).glob("*/trials.parquet")]
     table = pd.read_parquet(folder / "trials.parquet")
-    configs = {
-        t: GanConfig.from_dict(
-            json.loads((folder / "trials" / t / "config.json").read_text())["config"]
-        )
-        for t in table.trial_id
-    }
+    plan = TrialPlan(base={}, milestones=(), folder=str(folder))  # only to read configs
+    configs = {t: plan.trial_config(t) for t in table.trial_id}
     (marked,) = [t for t, cfg in configs.items() if cfg.train.seed == faults.MARKED_SEED]
     rows = table.set_index("trial_id")
     assert rows.loc[marked].state == "failed" and faults.MESSAGE in rows.loc[marked].error

@@ -137,8 +137,9 @@ class MemberReporter:
         the batch was: a restarted process repeats the batch to the same raise (the driver
         skips the records it has) and the members that ended alone keep their outcome."""
         batch = self.checkpoint
-        ids = PopulationTrainer.from_checkpoint(batch).ids
-        for i in [i for i in ids if not self.ended_file(self.member_of[i]).is_file()]:
+        # the batch's members, less any that ended in the eval point that raised
+        training = [i for i in self.pop.ids if not self.ended_file(self.member_of[i]).is_file()]
+        for i in training:
             mid = self.member_of[i]
             self.pop = PopulationTrainer.from_checkpoint(batch)
             self.pop.remove([j for j in self.pop.ids if j != i])
