@@ -462,9 +462,6 @@ POPULATION_SHAPE_KEYS = frozenset(
 
 # The tricks of docs/pacgan.md the plain Trainer has and populations do not batch yet.
 UNBATCHED_TRICKS = (
-    "model.pack",
-    "model.minibatch_std",
-    "model.d_activation",
     "model.info_categorical",
     "model.info_continuous",
     "tricks.diffaugment",
@@ -476,7 +473,7 @@ def unbatched_tricks(cfg: GanConfig) -> list[str]:
     default = GanConfig().flat()
     flat = cfg.flat()
     found = [f"{k}={flat[k]!r}" for k in UNBATCHED_TRICKS if flat[k] != default[k]]
-    return found + (["loss.type='rpgan'"] if cfg.loss.type == "rpgan" else [])
+    return found
 
 
 def population_role(dotted: str) -> str:

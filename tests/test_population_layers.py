@@ -226,13 +226,18 @@ def test_spectral_norm_fast_path_and_sitting_out():
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_batched_linear_gradients_equal_f_linears_bit_for_bit(dtype):
+@pytest.mark.parametrize(
+    "members, width, out",
+    [(3, 20, 24), (16, 33, 1), (16, 201, 1), (16, 31, 5), (16, 30, 64)],
+    ids=["small", "head-33", "head-201", "odd", "table"],  # heads: minibatch std's + 1
+)
+def test_batched_linear_gradients_equal_f_linears_bit_for_bit(dtype, members, width, out):
     torch.manual_seed(5)
-    plains = [nn.Linear(20, 24).to(dtype) for _ in range(3)]
-    layer = BatchedLinear(3, 20, 24, dtype=dtype)
+    plains = [nn.Linear(width, out).to(dtype) for _ in range(members)]
+    layer = BatchedLinear(members, width, out, dtype=dtype)
     for k, p in enumerate(plains):
         layer.load_member(k, p.state_dict())
-    x = torch.randn(3, 16, 20, dtype=dtype, requires_grad=True)
+    x = torch.randn(members, 64, width, dtype=dtype, requires_grad=True)
     layer(x).square().sum().backward()
     for k, p in enumerate(plains):
         xk = x[k].detach().requires_grad_(True)

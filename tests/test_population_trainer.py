@@ -32,7 +32,20 @@ TRICKS = [  # one per member key the plain step acts on, and the shape keys arou
     {"loss.type": "wgan_gp", "model.g_batchnorm": False},
     {"tricks.separate_batches": False},
     {"loss.type": "lsgan"},
+    # docs/pacgan.md's tricks: shape keys all (D's layout or the loss)
+    {"model.pack": 2},
+    {"model.minibatch_std": 4},
+    {"model.d_activation": "maxout", "model.maxout_pieces": 3},
+    {"loss.type": "rpgan", "loss.r2_weight": 1.0},
+    {"model.pack": 4, "model.minibatch_std": 2, "tricks.separate_batches": False},
 ]
+PACGAN_SHAPE = {  # PacGAN's D with the D tricks of docs/pacgan.md a population batches
+    "model.pack": 2,
+    "model.minibatch_std": 2,
+    "model.d_activation": "maxout",
+    "model.maxout_pieces": 3,
+}
+RPGAN = {"loss.type": "rpgan", "loss.r2_weight": 1.0, "loss.r1_weight": 1.0}
 
 
 def strip(history):
@@ -91,8 +104,9 @@ def mixed_members(n=16, **shared):
     ]
 
 
-def test_a_member_among_16_equals_the_member_alone_bit_for_bit():
-    cfgs = mixed_members()
+@pytest.mark.parametrize("shape", [{}, PACGAN_SHAPE], ids=["defaults", "pacgan-tricks"])
+def test_a_member_among_16_equals_the_member_alone_bit_for_bit(shape):
+    cfgs = mixed_members(**shape)
     among, _ = population_histories(cfgs)
     for slot in (0, 9):
         alone, _ = population_histories([cfgs[slot]])
@@ -169,10 +183,15 @@ def test_a_member_state_resumes_as_a_plain_trainer():
     assert strip(trainer.history) == expected
 
 
-def test_a_dcgan_member_tracks_the_plain_trainer_within_rounding():
+@pytest.mark.parametrize(
+    "overrides",
+    [{"model.d_dropout": 0.3}, {**PACGAN_SHAPE, **RPGAN}],
+    ids=["dropout", "pacgan-tricks"],
+)
+def test_a_dcgan_member_tracks_the_plain_trainer_within_rounding(overrides):
     # The batched convolutions sum in another order than cuDNN/oneDNN's plain ones
     # (gan_core/population/conv.py): equal to float32 rounding, not bit for bit.
-    cfg = tiny_digits_config(**{"model.d_dropout": 0.3})
+    cfg = tiny_digits_config(**overrides)
     expected, _ = plain_history(cfg)
     got, _ = population_histories([cfg])
     for a, b in zip(got[0], expected, strict=True):
@@ -184,7 +203,10 @@ def test_a_dcgan_member_tracks_the_plain_trainer_within_rounding():
 
 @pytest.mark.parametrize(
     "overrides, named",
-    [({"model.pack": 2}, "model.pack=2"), ({"loss.type": "rpgan"}, "rpgan")],
+    [
+        ({"model.info_categorical": 2}, "model.info_categorical=2"),
+        ({"model.info_continuous": 1}, "model.info_continuous=1"),
+    ],
 )
 def test_tricks_populations_do_not_batch_are_refused_by_name(overrides, named):
     with pytest.raises(ConfigError, match=named):

@@ -228,3 +228,14 @@ def test_define_by_run_samples_conditionals_and_valid_configs(tmp_path):
         assert cfg.optim.lr_d == params["optim.lr_d"]
         study.tell(trial, params["optim.lr_d"])
     assert seen == {"bce", "wgan_gp"}
+
+
+@pytest.mark.parametrize("name", ["pacgan", "pacgan_ring8"])
+def test_the_pacgan_spaces_can_be_swept_as_populations(name):
+    # They sample loss.type rpgan; populations batch it, and PacGAN's D tricks, since
+    # docs/population.md ("Shape keys"): POPULATION=4 is not refused before start.
+    from pipelines.sweep.space_checks import refuse_what_cannot_be_a_population
+
+    space = load_space(name).with_budget(population=4)
+    assert "rpgan" in next(p for p in space.params if p.key == "loss.type").choices
+    refuse_what_cannot_be_a_population(space)  # raises SpaceError naming a refused key

@@ -147,13 +147,13 @@ def test_a_space_a_population_cannot_train_is_refused_before_start(sweep_env, tm
     from search_spaces import SpaceError
 
     raw = yaml.safe_load((SPACES_DIR / "tiny.yaml").read_text())
-    raw["params"]["model.minibatch_std"] = {"choices": [0, 2]}
-    path = tmp_path / "tiny_mbstd.yaml"
+    raw["params"]["model.info_categorical"] = {"choices": [0, 2]}  # InfoGAN: not batched yet
+    path = tmp_path / "tiny_info.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     with pytest.raises(SpaceError) as err:
         run_sweep(str(path), population=2)
     message = str(err.value)
-    assert "budget.population=2" in message and "model.minibatch_std" in message
+    assert "budget.population=2" in message and "model.info_categorical" in message
     assert "POPULATION=1" in message
     with pytest.raises(ConfigError, match="population=0"):
         run_sweep(str(path), population=0)

@@ -52,14 +52,15 @@ def latent_width(cfg: ModelConfig) -> int:
 
 
 class Maxout(nn.Module):
-    """The max over `pieces` consecutive channels: the layer before must emit width * pieces."""
+    """The max over `pieces` consecutive channels of dim `dim` (1; a population's layers pass
+    2, the channels after the member axis): the layer before must emit width * pieces."""
 
-    def __init__(self, pieces: int) -> None:
+    def __init__(self, pieces: int, dim: int = 1) -> None:
         super().__init__()
-        self.pieces = pieces
+        self.pieces, self.dim = pieces, dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.unflatten(1, (-1, self.pieces)).amax(2)
+        return x.unflatten(self.dim, (-1, self.pieces)).amax(self.dim + 1)
 
     def extra_repr(self) -> str:
         return f"pieces={self.pieces}"
@@ -74,17 +75,19 @@ def d_activation(cfg: ModelConfig) -> tuple[int, nn.Module]:
 
 class MinibatchStd(nn.Module):
     """ProGAN (Karras et al. 2018): append the std across groups of `group` inputs,
-    averaged over features, as one more feature, so D can see a batch lacks variety."""
+    averaged over features, as one more feature, so D can see a batch lacks variety.
+    Inputs (n, F), or (K, n, F) for a population: each member's own groups."""
 
     def __init__(self, group: int) -> None:
         super().__init__()
         self.group = group
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n, g = x.shape[0], min(self.group, x.shape[0])
-        groups = x.view(g, n // g, -1)  # input i joins group i % (n // g), as ProGAN's code
-        std = (groups.var(0, unbiased=False) + 1e-8).sqrt().mean(1)  # (n // g,)
-        return torch.cat([x, std.repeat(g).view(n, 1)], dim=1)
+        *lead, n, _ = x.shape
+        g = min(self.group, n)
+        groups = x.reshape(*lead, g, n // g, -1)  # input i joins group i % (n // g), as ProGAN
+        std = (groups.var(-3, unbiased=False) + 1e-8).sqrt().mean(-1)  # (..., n // g)
+        return torch.cat([x, std.repeat(*([1] * len(lead)), g).view(*lead, n, 1)], dim=-1)
 
     def extra_repr(self) -> str:
         return f"group={self.group}"

@@ -15,6 +15,8 @@ import math
 import torch
 from torch import nn
 
+from gan_core.models.layers import Maxout, MinibatchStd
+
 Generators = list[torch.Generator] | None
 
 
@@ -44,9 +46,27 @@ class _BatchedAffine(torch.autograd.Function):
         x, weight = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad
         grad_x = torch.bmm(grad, weight) if need_x else None
-        grad_w = torch.bmm(grad.transpose(1, 2), x) if need_w else None
+        grad_w = _weight_grad(grad, x) if need_w else None
         grad_b = grad.sum(1) if need_b and ctx.has_bias else None
         return grad_x, grad_w, grad_b
+
+
+def _weight_grad(grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """grad^T x per member, F.linear's weight gradient bit for bit for any K.
+
+    For K > 1 matrices bmm's CPU kernel sums a member's rows in another order than its
+    kernel for one matrix when a side is not a multiple of 8 (D's head of one output on a
+    minibatch-std width of 33 or 201, G's 2-D output on an odd width, out 5 or 6 on any
+    width: measured in tests/test_population_layers.py), so a member's run would depend on
+    K. Those layers, small ones all, take their gradient member by member, each exactly
+    as a population of one (= F.linear) does; the others stay one batched product."""
+    if len(grad) > 1 and (grad.shape[2] % 8 or x.shape[2] % 8):
+        parts = [
+            torch.bmm(g.transpose(1, 2), xk)
+            for g, xk in zip(grad.split(1), x.split(1), strict=True)
+        ]
+        return torch.cat(parts)
+    return torch.bmm(grad.transpose(1, 2), x)
 
 
 class BatchedModule(nn.Module):
@@ -200,6 +220,10 @@ class BatchedSequential(BatchedModule):
 
     def __len__(self) -> int:
         return len(self._modules)
+
+    def append(self, layer: nn.Module) -> None:
+        """One more layer at the end, named as nn.Sequential.append names it."""
+        self.add_module(str(len(self)), layer)
 
     def forward(self, x: torch.Tensor, generators: Generators = None) -> torch.Tensor:
         for layer in self:
@@ -443,3 +467,44 @@ class BatchedSpectralNormLinear(BatchedLinear):
             members = [k for k in range(len(self._u)) if k not in idle] if exact else None
             power_iteration(self.weight.flatten(2), self._u, self._v, members)
         return self.apply_weight(x, spectrally_normalized(self.weight, self._u, self._v, exact))
+
+
+def batched_d_activation(cfg, k: int, leaky: type = BatchedLeakyReLU) -> tuple[int, nn.Module]:
+    """models.layers.d_activation for K members: (width multiplier of the layer before,
+    activation); `leaky` is the layout's LeakyReLU (the DCGAN's: population/conv.py)."""
+    if cfg.d_activation == "maxout":  # model.d_activation: PacGAN's maxout D
+        return cfg.maxout_pieces, Maxout(cfg.maxout_pieces, dim=2)  # after the member axis
+    return 1, leaky(k, cfg.leaky_slope)
+
+
+class BatchedDiscriminator(BatchedModule):
+    """models.layers.Discriminator for K members: D = head(body(pack(x))), logits (K, N / pack).
+
+    Subclasses build `body` (a BatchedSequential ending in flat features) and call
+    `_make_heads`, as the plain architectures do, so the state dicts match member by member.
+    """
+
+    body: BatchedSequential
+    head: BatchedLinear
+    pack: int
+
+    def _make_heads(self, cfg, width: int, k: int, linear: type[BatchedLinear]) -> None:
+        """The logit head on `width` features (plus minibatch std's one, if on)."""
+        if cfg.minibatch_std:  # model.minibatch_std: the batch's spread as a feature
+            self.body.append(MinibatchStd(cfg.minibatch_std))  # per member: its own groups
+            width += 1
+        self.pack = cfg.pack
+        self.head = linear(k, width, 1)
+
+    def packed(self, x: torch.Tensor) -> torch.Tensor:
+        # model.pack per member: (K, N, C, ...) -> (K, N / m, m * C, ...), as the plain D
+        k, n, c = x.shape[:3]
+        return x.reshape(k, n // self.pack, self.pack * c, *x.shape[3:])
+
+    def forward(self, x: torch.Tensor, generators: Generators = None) -> torch.Tensor:
+        """One logit per member and pack, (K, N / model.pack)."""
+        return self.head(self.features(x, generators), generators)[..., 0]
+
+    def features(self, x: torch.Tensor, generators: Generators = None) -> torch.Tensor:
+        """The head's input per member, (K, N / model.pack, F): feature matching reads it."""
+        return self.body(self.packed(x), generators)

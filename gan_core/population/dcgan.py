@@ -17,12 +17,14 @@ from gan_core.models.dcgan import OUTPUT_KERNEL, conv_plan, transposed_padding
 from gan_core.models.layers import INIT_STD, output_activation
 from gan_core.population.batched import (
     BatchedBatchNorm,
+    BatchedDiscriminator,
     BatchedDropout,
     BatchedLinear,
     BatchedModule,
     BatchedSequential,
     BatchedSpectralNormLinear,
     Generators,
+    batched_d_activation,
 )
 from gan_core.population.conv import (
     BatchedConv2d,
@@ -82,26 +84,21 @@ def _upsampling_blocks(cfg: ModelConfig, k: int, width: int, blocks: int) -> lis
     return layers
 
 
-class BatchedDcganDiscriminator(BatchedModule):
-    """images (K, N, C, H, W) -> logits (K, N); features -> (K, N, F), as the plain D."""
+class BatchedDcganDiscriminator(BatchedDiscriminator):
+    """images (K, N, C, H, W) -> logits (K, N / pack); features -> (K, N / pack, F), as the
+    plain D."""
 
     def __init__(self, cfg: ModelConfig, sample_shape: tuple[int, ...], k: int) -> None:
         super().__init__()
         blocks, base = conv_plan(sample_shape)
+        in_channels = cfg.pack * sample_shape[0]  # a pack's images stacked along channels
         self.body = BatchedSequential(
-            *_downsampling_blocks(cfg, k, sample_shape[0], blocks),
+            *_downsampling_blocks(cfg, k, in_channels, blocks),
             FlattenMembers(),  # plain: nn.Flatten() of (N, C, H, W)
         )
         head = BatchedSpectralNormLinear if cfg.spectral_norm else BatchedLinear
-        self.head = head(k, cfg.ndf * 2 ** (blocks - 1) * base * base, 1)
+        self._make_heads(cfg, cfg.ndf * 2 ** (blocks - 1) * base * base, k, head)
         init_batched_dcgan(self)
-
-    def forward(self, x: torch.Tensor, generators: Generators = None) -> torch.Tensor:
-        return self.head(self.body(x, generators), generators).flatten(1)
-
-    def features(self, x: torch.Tensor, generators: Generators = None) -> torch.Tensor:
-        """The head's input per member: flattened last conv block, (K, N, F)."""
-        return self.body(x, generators)
 
 
 def _downsampling_blocks(cfg: ModelConfig, k: int, in_channels: int, blocks: int):
@@ -110,15 +107,13 @@ def _downsampling_blocks(cfg: ModelConfig, k: int, in_channels: int, blocks: int
     layers: list[nn.Module] = []
     width = cfg.ndf
     for block in range(blocks):
+        pieces, activation = batched_d_activation(cfg, k, leaky=BatchedLeakyReLU2d)
         use_bn = cfg.d_batchnorm and block > 0  # as the plain D: no BN on raw pixels
+        out = width * pieces
         conv = conv_cls(
-            k, in_channels, width, cfg.kernel_size, stride=2, padding=padding, bias=not use_bn
+            k, in_channels, out, cfg.kernel_size, stride=2, padding=padding, bias=not use_bn
         )
-        layers += [
-            conv,
-            *([BatchedBatchNorm(k, width)] if use_bn else []),
-            BatchedLeakyReLU2d(k, cfg.leaky_slope),
-        ]
+        layers += [conv, *([BatchedBatchNorm(k, out)] if use_bn else []), activation]
         layers += _dropout(k, cfg.d_dropout)
         in_channels, width = width, width * 2
     return layers

@@ -12,20 +12,19 @@ from __future__ import annotations
 import dataclasses
 import math
 
-import torch
 from torch import nn
 
 from gan_core.config import ModelConfig
 from gan_core.models import resolve_arch
 from gan_core.population.batched import (
     BatchedBatchNorm,
+    BatchedDiscriminator,
     BatchedDropout,
-    BatchedLeakyReLU,
     BatchedLinear,
     BatchedModule,
     BatchedSequential,
     BatchedSpectralNormLinear,
-    Generators,
+    batched_d_activation,
 )
 from gan_core.population.dcgan import build_batched_dcgan
 
@@ -85,25 +84,20 @@ class BatchedMlpGenerator(BatchedSequential):
         self.latent_dim = cfg.latent_dim
 
 
-class BatchedMlpDiscriminator(BatchedModule):
-    """MlpDiscriminator for K members: body (hidden layers) then head (one logit)."""
+class BatchedMlpDiscriminator(BatchedDiscriminator):
+    """MlpDiscriminator for K members: body (hidden layers) then head (one logit per pack)."""
 
     def __init__(self, cfg: ModelConfig, sample_shape: tuple[int, ...], k: int) -> None:
         super().__init__()
         linear = BatchedSpectralNormLinear if cfg.spectral_norm else BatchedLinear
         layers: list[nn.Module] = [nn.Flatten(2)] if len(sample_shape) > 1 else []
-        width = math.prod(sample_shape)
+        width = cfg.pack * math.prod(sample_shape)  # a pack's samples side by side
         for _ in range(cfg.d_depth):
-            layers += [linear(k, width, cfg.ndf, bias=not cfg.d_batchnorm)]
-            layers += [BatchedBatchNorm(k, cfg.ndf)] if cfg.d_batchnorm else []
-            layers += [BatchedLeakyReLU(k, cfg.leaky_slope), *_dropout(k, cfg.d_dropout)]
+            pieces, activation = batched_d_activation(cfg, k)
+            out = cfg.ndf * pieces
+            layers += [linear(k, width, out, bias=not cfg.d_batchnorm)]
+            layers += [BatchedBatchNorm(k, out)] if cfg.d_batchnorm else []
+            layers += [activation, *_dropout(k, cfg.d_dropout)]
             width = cfg.ndf
         self.body = BatchedSequential(*layers)
-        self.head = linear(k, width, 1)
-
-    def forward(self, x: torch.Tensor, generators: Generators = None) -> torch.Tensor:
-        return self.head(self.body(x, generators), generators)[..., 0]
-
-    def features(self, x: torch.Tensor, generators: Generators = None) -> torch.Tensor:
-        """The head's input (feature matching reads it), (K, N, F)."""
-        return self.body(x, generators)
+        self._make_heads(cfg, width, k, linear)

@@ -166,9 +166,8 @@ def d_update(m, real, z, cfgs, stds, generators, active):
     real_in, fake_in = noisy(real, stds, gens), noisy(fake, stds, gens)
     if cfgs[0].tricks.separate_batches:  # a shape key: the same for every member
         real_logits, fake_logits = D(real_in), D(fake_in)
-    else:
-        logits = D(torch.cat([real_in, fake_in], dim=1))
-        real_logits, fake_logits = logits[:, : real.shape[1]], logits[:, real.shape[1] :]
+    else:  # equal halves: packs (model.pack) never mix the two
+        real_logits, fake_logits = D(torch.cat([real_in, fake_in], dim=1)).chunk(2, dim=1)
     real_t, fake_t = _targets(cfgs, real_logits, gens)
     loss_type = cfgs[0].loss.type
     loss = losses.d_loss(loss_type, real_logits, fake_logits, real_t, fake_t)
@@ -205,7 +204,10 @@ def g_update(m, real, z, cfgs, stds, generators, active):
     gens = only(generators, active)
     _requires_grad(m.opt_d.params, False)  # as the plain step: D's .grad keeps its last update
     fake = m.G(z, gens)
-    loss = losses.g_loss(cfgs[0].loss.type, WithStreams(m.D, gens)(noisy(fake, stds, gens)))
+    D, loss_type = WithStreams(m.D, gens), cfgs[0].loss.type
+    # rpgan: G raises each fake above its paired real; D sees the reals first, as the plain step
+    real_logits = D(noisy(real, stds, gens)) if loss_type == "rpgan" else None
+    loss = losses.g_loss(loss_type, D(noisy(fake, stds, gens)), real_logits)
     fm_weights = [c.loss.feature_matching for c in cfgs]
     fm_members = [w > 0 and a for w, a in zip(fm_weights, active, strict=True)]
     if any(fm_members):
