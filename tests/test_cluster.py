@@ -199,7 +199,11 @@ def wait_for_running_trial(
 
 
 def ray_results(folder: Path, trial_id: str) -> list[dict]:
-    (trial_dir,) = folder.glob(f"run_trial_{trial_id}_*")
+    """Ray's results of a trial, or of a population (`trial_id` its Ray id: run_population_*)."""
+    (trial_dir,) = [
+        *folder.glob(f"run_trial_{trial_id}_*"),
+        *folder.glob(f"run_population_{trial_id}_*"),
+    ]
     lines = (trial_dir / "result.json").read_text().splitlines()
     return [json.loads(line) for line in lines if line.strip()]
 
@@ -219,17 +223,21 @@ def last_ray_result(folder: Path, trial_id: str, min_step: int, timeout: float =
     raise AssertionError(f"result.json of {trial_id} never reached step {min_step}")
 
 
-def test_killed_trial_process_resumes_from_its_checkpoint(on_cluster, tmp_path):
-    """SIGKILL the worker process that runs a trial: Ray starts the trial again
-    (FailureConfig.max_failures), it continues from its own checkpoint, not from step 0, and
-    its MLflow run holds every eval point once."""
+@pytest.mark.parametrize("population", [1, 2])
+def test_killed_trial_process_resumes_from_its_checkpoint(on_cluster, tmp_path, population):
+    """SIGKILL the worker process that runs a trial (with populations of 2: a population):
+    Ray starts it again (FailureConfig.max_failures), it continues from its own checkpoint,
+    not from step 0, no trial fails for it, and MLflow holds every eval point once."""
+    from tests.test_sweep_populations import ray_trial
+
     space = tiny_with_long_runners(tmp_path)
     log = tmp_path / "driver.log"
-    driver = start_driver(f"run_sweep({str(space)!r}, trials=3)", log)
+    driver = start_driver(f"run_sweep({str(space)!r}, trials=3, population={population})", log)
     storage = Path(os.environ["GANSWEEP_STORAGE"])
     try:
         folder, trial_id, steps = wait_for_running_trial(storage, driver, min_step=100)
-        last = last_ray_result(folder, trial_id, steps)
+        ray_id = ray_trial(trial_id) if population > 1 else trial_id
+        last = last_ray_result(folder, ray_id, steps)
         killed_pid, killed_at = last["pid"], last["step"]
         os.kill(killed_pid, signal.SIGKILL)
         assert driver.wait(timeout=300) == 0, log.read_text()[-3000:]
@@ -237,9 +245,8 @@ def test_killed_trial_process_resumes_from_its_checkpoint(on_cluster, tmp_path):
         if driver.poll() is None:
             os.killpg(driver.pid, signal.SIGKILL)
     table = pd.read_parquet(folder / "trials.parquet")
-    row = table.set_index("trial_id").loc[trial_id]
-    assert row.state != "failed", row.error
-    after = [r for r in ray_results(folder, trial_id) if r["pid"] != killed_pid]
+    assert len(table) == 3 and (table.state != "failed").all(), table[["trial_id", "error"]]
+    after = [r for r in ray_results(folder, ray_id) if r["pid"] != killed_pid]
     assert after, "the trial never ran again"
     assert min(r["step"] for r in after) >= killed_at  # from the checkpoint, not step 0
     meta = json.loads((folder / "sweep.json").read_text())
