@@ -52,6 +52,27 @@ CASES = {
         (2,),
     ),
     "digits DCGAN ngf/ndf 16 (1x8x8)": ({"model.ngf": 16, "model.ndf": 16}, (1, 8, 8)),
+    # the pacgan spaces' model (search_spaces/pacgan.yaml with PacGAN's maxout D): last, so
+    # the two target rows come first and the time budget cuts this one if it must
+    "PacGAN MLPs: G 4x400, maxout D 3x200 (2-D points)": (
+        {
+            "model.latent_dim": 2,
+            "model.ngf": 400,
+            "model.ndf": 200,
+            "model.g_depth": 4,
+            "model.d_depth": 3,
+            "model.g_batchnorm": True,
+            "model.d_activation": "maxout",
+            "model.maxout_pieces": 5,
+            "model.output_activation": "linear",
+            "optim.lr_g": 1e-4,
+            "optim.lr_d": 1e-4,
+            "optim.beta1_g": 0.8,
+            "optim.beta1_d": 0.8,
+            "optim.batch_size": 100,
+        },
+        (2,),
+    ),
 }
 MEMBERS = (1, 4, 16, 64, 256)
 ROWS = 1024  # synthetic data set size
