@@ -472,8 +472,7 @@ def unbatched_tricks(cfg: GanConfig) -> list[str]:
     """`key=value` of each trick set away from its default that populations cannot train."""
     default = GanConfig().flat()
     flat = cfg.flat()
-    found = [f"{k}={flat[k]!r}" for k in UNBATCHED_TRICKS if flat[k] != default[k]]
-    return found
+    return [f"{k}={flat[k]!r}" for k in UNBATCHED_TRICKS if flat[k] != default[k]]
 
 
 def population_role(dotted: str) -> str:

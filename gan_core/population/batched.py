@@ -58,8 +58,9 @@ def _weight_grad(grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     kernel for one matrix when a side is not a multiple of 8 (D's head of one output on a
     minibatch-std width of 33 or 201, G's 2-D output on an odd width, out 5 or 6 on any
     width: measured in tests/test_population_layers.py), so a member's run would depend on
-    K. Those layers, small ones all, take their gradient member by member, each exactly
-    as a population of one (= F.linear) does; the others stay one batched product."""
+    K. Those layers (mostly a model's first or last: a 2-D latent or output, a table's
+    columns, D's head) take their gradient member by member, each exactly as a population
+    of one (= F.linear) does; the others stay one batched product."""
     if len(grad) > 1 and (grad.shape[2] % 8 or x.shape[2] % 8):
         parts = [
             torch.bmm(g.transpose(1, 2), xk)
