@@ -460,21 +460,6 @@ POPULATION_SHAPE_KEYS = frozenset(
 )
 
 
-# The tricks of docs/pacgan.md the plain Trainer has and populations do not batch yet.
-UNBATCHED_TRICKS = (
-    "model.info_categorical",
-    "model.info_continuous",
-    "tricks.diffaugment",
-)
-
-
-def unbatched_tricks(cfg: GanConfig) -> list[str]:
-    """`key=value` of each trick set away from its default that populations cannot train."""
-    default = GanConfig().flat()
-    flat = cfg.flat()
-    return [f"{k}={flat[k]!r}" for k in UNBATCHED_TRICKS if flat[k] != default[k]]
-
-
 def population_role(dotted: str) -> str:
     """'member' (may differ per member), 'shape' (shared), or 'unclassified' (a new key)."""
     if dotted in POPULATION_MEMBER_KEYS:

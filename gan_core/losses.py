@@ -106,11 +106,13 @@ def info_loss(q_out: Tensor, category: Tensor | None, continuous: Tensor) -> Ten
 
     Cross-entropy of Q's categorical logits against the drawn category, plus the Gaussian
     (unit-variance) negative log-likelihood of the continuous codes: -E log Q(c|x) + const.
+    Reduces over the last axes, so a population's (K, N, codes) gives one value per member.
     """
-    k = q_out.shape[1] - continuous.shape[1]
-    loss = 0.5 * (q_out[:, k:] - continuous).square().sum(1).mean()
-    if category is not None:
-        loss = loss + F.cross_entropy(q_out[:, :k], category)
+    k = q_out.shape[-1] - continuous.shape[-1]
+    loss = 0.5 * (q_out[..., k:] - continuous).square().sum(-1).mean(-1)
+    if category is not None:  # F.cross_entropy's value, written to reduce per member
+        picked = q_out[..., :k].log_softmax(-1).gather(-1, category.unsqueeze(-1))
+        loss = loss - picked.squeeze(-1).mean(-1)
     return loss
 
 

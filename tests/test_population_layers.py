@@ -5,6 +5,9 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from gan_core.augment import diffaugment
+from gan_core.config import ConfigError
+from gan_core.population.augment import batched_diffaugment
 from gan_core.population.batched import (
     BatchedBatchNorm,
     BatchedDropout,
@@ -252,3 +255,32 @@ def test_batched_linear_differentiates_twice_as_the_penalties_need():
     x = torch.randn(2, 5, 3, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(layer.apply_weight, (x, layer.weight))
     assert torch.autograd.gradgradcheck(layer.apply_weight, (x, layer.weight))
+
+
+# --- DiffAugment per member (gan_core/population/augment.py) ---------------------------
+ALL_POLICIES = ["color", "translation", "cutout"]
+
+
+def test_each_member_is_augmented_as_its_plain_draws_would_augment_it():
+    x = torch.rand(3, 5, 1, 8, 8)
+    gens = [torch.Generator().manual_seed(s) for s in (1, 2, 3)]
+    out = batched_diffaugment(x, ALL_POLICIES, [gens[0], None, gens[2]])
+    for k in (0, 2):
+        alone = diffaugment(x[k], ALL_POLICIES, torch.Generator().manual_seed(k + 1))
+        assert torch.equal(out[k], alone)
+    assert torch.equal(out[1], x[1])  # sitting out: no draws, images unchanged
+    assert gens[1].get_state().equal(torch.Generator().manual_seed(2).get_state())
+    assert not torch.equal(out[0], x[0])
+
+
+def test_one_shared_stream_augments_all_members_in_one_draw():
+    x = torch.rand(4, 3, 3, 8, 8)
+    one = torch.Generator().manual_seed(5)
+    out = batched_diffaugment(x, ALL_POLICIES, [one] * 4)
+    flat = diffaugment(x.reshape(12, 3, 8, 8), ALL_POLICIES, torch.Generator().manual_seed(5))
+    assert torch.equal(out, flat.view(x.shape))
+
+
+def test_diffaugment_on_points_names_the_key_in_a_population():
+    with pytest.raises(ConfigError, match="tricks.diffaugment=color.*shape \\(2,\\)"):
+        batched_diffaugment(torch.rand(2, 4, 2), ["color"], None)

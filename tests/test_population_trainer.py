@@ -9,7 +9,6 @@ import math
 import pytest
 import torch
 
-from gan_core.config import ConfigError
 from gan_core.population.step import train_step
 from gan_core.population.trainer import PopulationTrainer
 from gan_core.trainer import CheckpointError, Trainer
@@ -38,7 +37,18 @@ TRICKS = [  # one per member key the plain step acts on, and the shape keys arou
     {"model.d_activation": "maxout", "model.maxout_pieces": 3},
     {"loss.type": "rpgan", "loss.r2_weight": 1.0},
     {"model.pack": 4, "model.minibatch_std": 2, "tricks.separate_batches": False},
+    # InfoGAN's codes and Q (shape keys) with the weight (a member key)
+    {"model.info_categorical": 3, "model.info_continuous": 2, "loss.info_weight": 2.0},
+    {"model.info_continuous": 1, "model.d_dropout": 0.3, "optim.d_steps_per_g": 2},
 ]
+# Image-only tricks, on the digits with the MLPs (whose arithmetic is bit for bit)
+IMAGE_TRICKS = [
+    {"tricks.diffaugment": ["color", "translation", "cutout"]},
+    {"tricks.diffaugment": ["translation"], "optim.d_steps_per_g": 2},
+    {"tricks.diffaugment": ["cutout", "color"], "loss.type": "rpgan", "loss.r1_weight": 1.0},
+    {"tricks.diffaugment": ["color"], "model.info_categorical": 4, "model.d_dropout": 0.2},
+]
+MLP_DIGITS = {"model.arch": "mlp", "model.ngf": 32, "model.ndf": 32}
 PACGAN_SHAPE = {  # PacGAN's D with the D tricks of docs/pacgan.md a population batches
     "model.pack": 2,
     "model.minibatch_std": 2,
@@ -65,9 +75,21 @@ def population_histories(cfgs, **kw):
     return {i: strip(pop.left[i]["history"]) for i in pop.left}, pop
 
 
-@pytest.mark.parametrize("overrides", TRICKS, ids=lambda o: ",".join(o) or "defaults")
+def case_id(overrides):
+    return ",".join(f"{k.split('.')[-1]}={v}" for k, v in overrides.items()) or "defaults"
+
+
+@pytest.mark.parametrize("overrides", TRICKS, ids=case_id)
 def test_population_of_one_is_the_plain_trainer_bit_for_bit(overrides):
-    cfg = tiny_points_config(**overrides)
+    assert_population_of_one_is_plain(tiny_points_config(**overrides))
+
+
+@pytest.mark.parametrize("overrides", IMAGE_TRICKS, ids=case_id)
+def test_image_tricks_population_of_one_is_the_plain_trainer_bit_for_bit(overrides):
+    assert_population_of_one_is_plain(tiny_digits_config(**MLP_DIGITS, **overrides))
+
+
+def assert_population_of_one_is_plain(cfg):
     expected, trainer = plain_history(cfg)
     got, pop = population_histories([cfg])
     assert got[0] == expected
@@ -96,17 +118,29 @@ def test_spectral_norm_member_tracks_the_plain_trainer_within_rounding():
                 assert math.isclose(a[key], value, rel_tol=1e-4, abs_tol=1e-6), key
 
 
-def mixed_members(n=16, **shared):
+def mixed_members(n=16, base=tiny_points_config, **shared):
     """n members of one shape, each with another trick or seed."""
     return [
-        tiny_points_config(**{**TRICKS[i % 12], "train.seed": 100 + i, **shared})  # 12: no shape
+        base(**{**TRICKS[i % 12], "train.seed": 100 + i, **shared})  # 12: no shape keys
         for i in range(n)
     ]
 
 
-@pytest.mark.parametrize("shape", [{}, PACGAN_SHAPE], ids=["defaults", "pacgan-tricks"])
-def test_a_member_among_16_equals_the_member_alone_bit_for_bit(shape):
-    cfgs = mixed_members(**shape)
+INFO = {"model.info_categorical": 3, "model.info_continuous": 1, "loss.info_weight": 1.0}
+AUGMENTED = {**MLP_DIGITS, "tricks.diffaugment": ["color", "translation", "cutout"], **INFO}
+
+
+@pytest.mark.parametrize(
+    "base, shape",
+    [
+        (tiny_points_config, {}),
+        (tiny_points_config, PACGAN_SHAPE),
+        (tiny_digits_config, AUGMENTED),
+    ],
+    ids=["defaults", "pacgan-tricks", "diffaugment-infogan"],
+)
+def test_a_member_among_16_equals_the_member_alone_bit_for_bit(base, shape):
+    cfgs = mixed_members(base=base, **shape)
     among, _ = population_histories(cfgs)
     for slot in (0, 9):
         alone, _ = population_histories([cfgs[slot]])
@@ -185,8 +219,12 @@ def test_a_member_state_resumes_as_a_plain_trainer():
 
 @pytest.mark.parametrize(
     "overrides",
-    [{"model.d_dropout": 0.3}, {**PACGAN_SHAPE, **RPGAN}],
-    ids=["dropout", "pacgan-tricks"],
+    [
+        {"model.d_dropout": 0.3},
+        {**PACGAN_SHAPE, **RPGAN},
+        {"tricks.diffaugment": ["color", "translation", "cutout"], **INFO},
+    ],
+    ids=["dropout", "pacgan-tricks", "diffaugment-infogan"],
 )
 def test_a_dcgan_member_tracks_the_plain_trainer_within_rounding(overrides):
     # The batched convolutions sum in another order than cuDNN/oneDNN's plain ones
@@ -199,18 +237,6 @@ def test_a_dcgan_member_tracks_the_plain_trainer_within_rounding(overrides):
         for key, value in b.items():
             if isinstance(value, float):
                 assert math.isclose(a[key], value, rel_tol=1e-4, abs_tol=1e-6), key
-
-
-@pytest.mark.parametrize(
-    "overrides, named",
-    [
-        ({"model.info_categorical": 2}, "model.info_categorical=2"),
-        ({"model.info_continuous": 1}, "model.info_continuous=1"),
-    ],
-)
-def test_tricks_populations_do_not_batch_are_refused_by_name(overrides, named):
-    with pytest.raises(ConfigError, match=named):
-        PopulationTrainer([tiny_points_config(**overrides)])
 
 
 def test_a_plain_checkpoint_is_not_taken_for_a_population(tmp_path):

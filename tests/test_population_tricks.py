@@ -70,13 +70,15 @@ MONITOR_KEYS = {
 }
 
 
-# Member keys that act only through a trick populations refuse (config.UNBATCHED_TRICKS):
-# InfoGAN's weight needs model.info_*, so in a population it acts as in a plain run, not at all.
-INERT = {"loss.info_weight"}
+# Member keys that act only with a shape key on, each tested in a population of that shape
+WITH_SHAPE = {
+    "loss.gp_weight": ({"loss.type": "wgan_gp", "model.g_batchnorm": False}, 10.0, 0.0),
+    "loss.info_weight": ({"model.info_categorical": 3, "model.info_continuous": 1}, 2.0, 0.0),
+}
 
 
 def test_every_member_key_has_an_effect_test():
-    keys = set(TRAINING_KEYS) | set(MONITOR_KEYS) | {"loss.gp_weight"} | INERT
+    keys = set(TRAINING_KEYS) | set(MONITOR_KEYS) | set(WITH_SHAPE)
     assert keys == set(POPULATION_MEMBER_KEYS)
 
 
@@ -110,12 +112,11 @@ def test_member_with_the_trick_differs_from_the_member_without(key, training_sta
     assert differ(with_trick, without)
 
 
-def test_gradient_penalty_weight_acts_per_member():
-    ((with_gp, without),) = trained(
-        {"loss.gp_weight": ({"loss.gp_weight": 10.0}, {"loss.gp_weight": 0.0})},
-        {"loss.type": "wgan_gp", "model.g_batchnorm": False},
-    ).values()
-    assert differ(with_gp, without)
+@pytest.mark.parametrize("key", list(WITH_SHAPE))
+def test_a_weight_that_needs_a_shape_key_acts_per_member(key):
+    shape, on, off = WITH_SHAPE[key]
+    ((with_trick, without),) = trained({key: ({key: on}, {key: off})}, shape).values()
+    assert differ(with_trick, without)
 
 
 @pytest.fixture(scope="module")

@@ -79,5 +79,5 @@ def sample_latent(
 
 def info_codes(z: torch.Tensor, cfg: ModelConfig) -> tuple[torch.Tensor | None, torch.Tensor]:
     """(category index or None, continuous codes) that `sample_latent` put at the end of z."""
-    k, codes = cfg.info_categorical, z[:, cfg.latent_dim :]
-    return (codes[:, :k].argmax(1) if k else None), codes[:, k:]
+    k, codes = cfg.info_categorical, z[..., cfg.latent_dim :]  # (N, ...) or (K, N, ...)
+    return (codes[..., :k].argmax(-1) if k else None), codes[..., k:]

@@ -272,6 +272,20 @@ class BatchedLinear(BatchedModule):
         return f"members={k}, in_features={inp}, out_features={out}, bias={self.bias is not None}"
 
 
+def shared(generators) -> torch.Generator | None:
+    """The one generator object all of two or more members were given, or None.
+
+    [g] * K is the fast mode for a GPU: z, batches and noise in one draw each, dropout in
+    the layers' batched draw from torch's global stream. Members then depend on each other's
+    draws: equal in distribution, not run for run. PopulationTrainer gives each member its
+    own generator (the exact mode); gan_core/population/step.py serves both.
+    """
+    first = generators[0] if generators else None
+    if first is None or len(generators) < 2 or any(g is not first for g in generators):
+        return None
+    return first
+
+
 def sitting_out(generators: Generators) -> list[int]:
     """Members whose generator is None: they sit this forward out (no draws, no state change).
 
@@ -487,15 +501,19 @@ class BatchedDiscriminator(BatchedModule):
 
     body: BatchedSequential
     head: BatchedLinear
+    q_head: BatchedLinear | None  # InfoGAN's Q; set by _make_heads
     pack: int
 
     def _make_heads(self, cfg, width: int, k: int, linear: type[BatchedLinear]) -> None:
-        """The logit head on `width` features (plus minibatch std's one, if on)."""
+        """The logit head and Q (of the same layer kind: spectral norm wraps both in the
+        plain D) on `width` features (plus minibatch std's one, if on)."""
         if cfg.minibatch_std:  # model.minibatch_std: the batch's spread as a feature
             self.body.append(MinibatchStd(cfg.minibatch_std))  # per member: its own groups
             width += 1
         self.pack = cfg.pack
         self.head = linear(k, width, 1)
+        codes = cfg.info_categorical + cfg.info_continuous
+        self.q_head = linear(k, width, codes) if codes else None
 
     def packed(self, x: torch.Tensor) -> torch.Tensor:
         # model.pack per member: (K, N, C, ...) -> (K, N / m, m * C, ...), as the plain D
@@ -509,3 +527,7 @@ class BatchedDiscriminator(BatchedModule):
     def features(self, x: torch.Tensor, generators: Generators = None) -> torch.Tensor:
         """The head's input per member, (K, N / model.pack, F): feature matching reads it."""
         return self.body(self.packed(x), generators)
+
+    def q(self, x: torch.Tensor, generators: Generators = None) -> torch.Tensor:
+        """InfoGAN's Q per member, (K, N, codes): the plain D's q."""
+        return self.q_head(self.features(x, generators), generators)

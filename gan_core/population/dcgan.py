@@ -14,7 +14,7 @@ from torch import nn
 
 from gan_core.config import ModelConfig
 from gan_core.models.dcgan import OUTPUT_KERNEL, conv_plan, transposed_padding
-from gan_core.models.layers import INIT_STD, output_activation
+from gan_core.models.layers import INIT_STD, latent_width, output_activation
 from gan_core.population.batched import (
     BatchedBatchNorm,
     BatchedDiscriminator,
@@ -50,7 +50,7 @@ class BatchedDcganGenerator(BatchedModule):
         width = cfg.ngf * 2**blocks
         self.latent_dim = cfg.latent_dim
         self.net = BatchedSequential(
-            BatchedLinear(k, cfg.latent_dim, width * base * base, bias=not cfg.g_batchnorm),
+            BatchedLinear(k, latent_width(cfg), width * base * base, bias=not cfg.g_batchnorm),
             UnflattenSideBySide((width, base, base)),  # plain: nn.Unflatten(1, ...)
             *([BatchedBatchNorm(k, width)] if cfg.g_batchnorm else []),
             nn.ReLU(),

@@ -16,6 +16,7 @@ from torch import nn
 
 from gan_core.config import ModelConfig
 from gan_core.models import resolve_arch
+from gan_core.models.layers import latent_width
 from gan_core.population.batched import (
     BatchedBatchNorm,
     BatchedDiscriminator,
@@ -70,7 +71,7 @@ class BatchedMlpGenerator(BatchedSequential):
 
     def __init__(self, cfg: ModelConfig, sample_shape: tuple[int, ...], k: int) -> None:
         layers: list[nn.Module] = []
-        width = cfg.latent_dim
+        width = latent_width(cfg)  # z, then InfoGAN's codes
         for _ in range(cfg.g_depth):
             layers += [BatchedLinear(k, width, cfg.ngf, bias=not cfg.g_batchnorm)]
             layers += [BatchedBatchNorm(k, cfg.ngf)] if cfg.g_batchnorm else []

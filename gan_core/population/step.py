@@ -20,9 +20,11 @@ import torch
 
 from gan_core import losses
 from gan_core.config import GanConfig
-from gan_core.models import sample_latent
+from gan_core.models import info_codes, sample_latent
+from gan_core.models.layers import latent_width
 from gan_core.population.adam import BatchedAdam
-from gan_core.population.batched import BatchedModule, Generators
+from gan_core.population.augment import batched_diffaugment
+from gan_core.population.batched import BatchedModule, Generators, shared
 from gan_core.population.ema import BatchedEma
 from gan_core.step import _d_targets, instance_noise_std
 
@@ -60,19 +62,8 @@ class WithStreams:
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.D.features(x, self.generators)
 
-
-def shared(generators) -> torch.Generator | None:
-    """The one generator object all of two or more members were given, or None.
-
-    [g] * K is the fast mode for a GPU: z, batches and noise in one draw each, dropout in
-    the layers' batched draw from torch's global stream. Members then depend on each other's
-    draws: equal in distribution, not run for run. PopulationTrainer gives each member its
-    own generator (the exact mode); gan_core/population/step.py serves both.
-    """
-    first = generators[0] if generators else None
-    if first is None or len(generators) < 2 or any(g is not first for g in generators):
-        return None
-    return first
+    def q(self, x: torch.Tensor) -> torch.Tensor:
+        return self.D.q(x, self.generators)
 
 
 def only(generators: list[torch.Generator], mask: Mask) -> Generators:
@@ -162,6 +153,9 @@ def d_update(m, real, z, cfgs, stds, generators, active):
     gens = only(generators, active)
     with torch.no_grad():
         fake = m.G(z, gens)
+    policies = cfgs[0].tricks.diffaugment  # a shape key: the same for every member
+    real = batched_diffaugment(real, policies, gens)  # tricks.diffaugment, each member's draws
+    fake = batched_diffaugment(fake, policies, gens)
     D = WithStreams(m.D, gens)
     real_in, fake_in = noisy(real, stds, gens), noisy(fake, stds, gens)
     if cfgs[0].tricks.separate_batches:  # a shape key: the same for every member
@@ -189,8 +183,16 @@ def d_update(m, real, z, cfgs, stds, generators, active):
     if any(r2_members):  # loss.r2_weight: R2, the same zero-centred penalty at fakes
         r2 = losses.r1_penalty(WithStreams(m.D, only(generators, r2_members)), fake, lead=2)
         loss = loss + per_member(r2_weights, r2) * r2
+    if m.D.q_head is not None:  # model.info_*: Q (on D's body) learns to read the codes
+        loss = loss + _info_term(D, fake, z, cfgs)
     _backward_and_step(m.opt_d, loss, active)
     return loss, real_logits, fake_logits
+
+
+def _info_term(D: WithStreams, fake: torch.Tensor, z: torch.Tensor, cfgs) -> torch.Tensor:
+    """gan_core/step.py's _info_term per member: lambda_k * (-MI lower bound), (K,)."""
+    term = losses.info_loss(D.q(fake), *info_codes(z, cfgs[0].model))
+    return per_member([c.loss.info_weight for c in cfgs], term) * term
 
 
 def _requires_grad(params: list[torch.nn.Parameter], flag: bool) -> None:
@@ -205,9 +207,17 @@ def g_update(m, real, z, cfgs, stds, generators, active):
     _requires_grad(m.opt_d.params, False)  # as the plain step: D's .grad keeps its last update
     fake = m.G(z, gens)
     D, loss_type = WithStreams(m.D, gens), cfgs[0].loss.type
+    policies = cfgs[0].tricks.diffaugment
+    seen = batched_diffaugment(fake, policies, gens)  # G's gradient flows through it
     # rpgan: G raises each fake above its paired real; D sees the reals first, as the plain step
-    real_logits = D(noisy(real, stds, gens)) if loss_type == "rpgan" else None
-    loss = losses.g_loss(loss_type, D(noisy(fake, stds, gens)), real_logits)
+    real_logits = (
+        D(noisy(batched_diffaugment(real, policies, gens), stds, gens))
+        if loss_type == "rpgan"
+        else None
+    )
+    loss = losses.g_loss(loss_type, D(noisy(seen, stds, gens)), real_logits)
+    if m.D.q_head is not None:  # model.info_*: G makes its codes readable from its samples
+        loss = loss + _info_term(D, fake, z, cfgs)
     fm_weights = [c.loss.feature_matching for c in cfgs]
     fm_members = [w > 0 and a for w, a in zip(fm_weights, active, strict=True)]
     if any(fm_members):
@@ -282,7 +292,7 @@ def _latents(cfgs, n, like: torch.Tensor, generators, mask) -> torch.Tensor:
     rows = [
         sample_latent(n, cfg, like.device, generator=g)
         if a
-        else torch.zeros(n, cfg.latent_dim, device=like.device)
+        else torch.zeros(n, latent_width(cfg), device=like.device)
         for g, a in zip(generators, mask, strict=True)
     ]
     return torch.stack(rows).to(like.dtype)

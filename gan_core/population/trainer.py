@@ -21,11 +21,12 @@ from pathlib import Path
 
 import torch
 
-from gan_core.config import ConfigError, GanConfig, check_population, unbatched_tricks
+from gan_core.config import ConfigError, GanConfig, check_population
 from gan_core.data import Dataset, load_dataset
 from gan_core.data.load import depends_on_seed
 from gan_core.metrics import build_evaluator
 from gan_core.models import build_models, sample_latent
+from gan_core.models.layers import latent_width
 from gan_core.models.table_head import table_head
 from gan_core.monitor import HealthMonitor
 from gan_core.population.adam import BatchedAdam
@@ -93,11 +94,6 @@ class PopulationTrainer:
     def add(self, cfgs: list[GanConfig]) -> list[int]:
         """Put new members in at step 0; returns their ids."""
         check_population([self.shape, *cfgs])
-        if unbatched := sorted({t for c in cfgs for t in unbatched_tricks(c)}):
-            raise ConfigError(
-                f"{', '.join(unbatched)}: populations do not batch these tricks yet; train "
-                f"these configs one by one (gansweep train without --population)"
-            )
         dataset = self._data_for(cfgs[0])
         if table_head(self.shape.model, dataset) is not None:
             raise ConfigError(
@@ -362,7 +358,7 @@ class PopulationTrainer:
             z = torch.zeros(
                 self.num_members,
                 size,
-                self.shape.model.latent_dim,
+                latent_width(self.shape.model),  # z, then InfoGAN's codes
                 device=self.device,
                 dtype=self.dtype,
             )

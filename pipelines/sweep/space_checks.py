@@ -5,7 +5,7 @@ data family's evaluator."""
 from __future__ import annotations
 
 from gan_core.checks import PreflightError, preflight
-from gan_core.config import UNBATCHED_TRICKS, ConfigError, unbatched_tricks
+from gan_core.config import ConfigError
 from gan_core.data import load_dataset
 from gan_core.metrics import build_evaluator
 from search_spaces import Space, SpaceError
@@ -66,9 +66,9 @@ def device_against_budget(space: Space) -> list[str]:
 
 
 def refuse_what_cannot_be_a_population(space: Space) -> None:
-    """With budget.population > 1, a space whose base or any sampled value the population
-    trainer refuses (the tricks it does not batch, a table with categorical columns) stops
-    here, with the trainer's own message, rather than failing every trial."""
+    """With budget.population > 1, a space whose base the population trainer refuses (a
+    table with categorical columns) stops here, with the trainer's own message, rather
+    than failing every trial."""
     k = space.budget.population
     if k == 1:
         return
@@ -76,20 +76,6 @@ def refuse_what_cannot_be_a_population(space: Space) -> None:
     from gan_core.population.trainer import PopulationTrainer
 
     try:
-        PopulationTrainer([space.base])  # its own checks: unbatched tricks, table heads
+        PopulationTrainer([space.base])  # its own checks: table heads
     except ConfigError as err:
         raise SpaceError(f"{where}: the base config cannot be a population: {err}") from err
-    for p in space.params:
-        refused = [p.key] if p.key in UNBATCHED_TRICKS else []
-        for choice in p.choices:
-            try:
-                cfg = space.config_for({p.key: choice})
-            except ConfigError:
-                continue  # a combination the config refuses fails as its trial does
-            refused += unbatched_tricks(cfg)
-        if refused:
-            raise SpaceError(
-                f"{where}: params.{p.key} can sample {', '.join(sorted(set(refused)))}, which "
-                "populations do not batch yet (docs/population.md); sweep this space with "
-                "population 1 (POPULATION=1) or take the value out of the space"
-            )
