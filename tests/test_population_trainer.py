@@ -13,6 +13,7 @@ from gan_core.population.step import train_step
 from gan_core.population.trainer import PopulationTrainer
 from gan_core.trainer import CheckpointError, Trainer
 from tests.helpers import tiny_digits_config, tiny_points_config
+from tests.test_tables import penguin_like, tiny_table_config, write
 
 TRICKS = [  # one per member key the plain step acts on, and the shape keys around them
     {},
@@ -271,3 +272,20 @@ def test_one_shared_stream_trains_every_member_with_its_own_keys():
     assert [moved(d0, m.D, i) for i in range(k)] == [True, False, True, True]
     assert [moved(g0, m.G, i) for i in range(k)] == [True, True, False, True]
     assert torch.isfinite(out.d_loss).all() and torch.isfinite(out.g_loss).all()
+
+
+@pytest.mark.parametrize("kind", ["gumbel", "softmax"])
+def test_a_mixed_table_member_is_its_plain_run_alone_and_among_others(kind, tmp_path):
+    # G's categorical head (docs/tables.md): each member's Gumbel noise from its own stream.
+    source = write(penguin_like(), tmp_path)
+    cfgs = [
+        tiny_table_config(
+            source, **{**TRICKS[i], "train.seed": 10 + i, "model.categorical_head": kind}
+        )
+        for i in range(4)
+    ]
+    assert_population_of_one_is_plain(cfgs[1])
+    among, _ = population_histories(cfgs)
+    for slot in (0, 3):
+        expected, _ = plain_history(cfgs[slot])
+        assert among[slot] == expected

@@ -230,12 +230,21 @@ def test_define_by_run_samples_conditionals_and_valid_configs(tmp_path):
     assert seen == {"bce", "wgan_gp"}
 
 
-@pytest.mark.parametrize("name", ["pacgan", "pacgan_ring8"])
-def test_the_pacgan_spaces_can_be_swept_as_populations(name):
-    # They sample loss.type rpgan; populations batch it, and PacGAN's D tricks, since
-    # docs/population.md ("Shape keys"): POPULATION=4 is not refused before start.
-    from pipelines.sweep.space_checks import refuse_what_cannot_be_a_population
+@pytest.mark.parametrize("name", sorted(list_spaces()))
+def test_every_shipped_space_trains_as_populations(name):
+    # Populations batch every trick the spaces sample (docs/population.md, "Shape keys"):
+    # the space's corners, grouped by population shape, each train a step as one population.
+    from gan_core.config import population_shape
+    from gan_core.population.trainer import PopulationTrainer
 
-    space = load_space(name).with_budget(population=4)
-    assert "rpgan" in next(p for p in space.params if p.key == "loss.type").choices
-    refuse_what_cannot_be_a_population(space)  # raises SpaceError naming a refused key
+    space = load_space(name)
+    short = {"train.steps": 1, "train.eval_every": 1, "train.eval_samples": 200}
+    groups: dict[str, list] = {}
+    for values in corner_assignments(space.params)[:8]:
+        cfg = space.config_for(values).with_overrides(short)
+        groups.setdefault(repr(sorted(population_shape(cfg).items())), []).append(cfg)
+    for cfgs in groups.values():
+        pop = PopulationTrainer(cfgs)
+        pop.fit()
+        assert sorted(pop.left) == list(range(len(cfgs)))
+        assert all(len(pop.left[i]["history"]) == 1 for i in pop.left)

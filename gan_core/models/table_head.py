@@ -9,14 +9,22 @@ so the exported graph stays deterministic. Measured choice: docs/tables.md.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from gan_core.config import ModelConfig
 from gan_core.models.layers import output_activation
 
 GUMBEL_TAU = 0.2  # CTGAN's temperature: near one-hot, still differentiable
+
+
+def gumbel_noise(logits: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """F.gumbel_softmax's noise, -log(Exp(1)), drawn as it draws it; F.gumbel_softmax takes
+    no generator, and a population draws each member's from the member's own."""
+    exp = torch.empty_like(logits, memory_format=torch.legacy_contiguous_format)
+    return -exp.exponential_(generator=generator).log()
 
 
 class TableHead(nn.Module):
@@ -27,15 +35,18 @@ class TableHead(nn.Module):
         self.numeric = output_activation(cfg)
         self.gumbel = cfg.categorical_head == "gumbel"
 
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        parts = [self.numeric(h[:, : self.n_numeric])]
+    def forward(self, h: torch.Tensor, noise: Callable = gumbel_noise) -> torch.Tensor:
+        """h (..., width): numeric columns, then each block's probabilities. `noise(logits)`
+        draws the Gumbel noise (a population passes its per-member draw)."""
+        parts = [self.numeric(h[..., : self.n_numeric])]
         for start, width in self.spans:
-            logits = h[:, start : start + width]
+            logits = h[..., start : start + width]
             if self.gumbel and self.training:  # model.categorical_head: gumbel
-                parts.append(F.gumbel_softmax(logits, tau=GUMBEL_TAU, hard=False))
+                # F.gumbel_softmax(logits, tau, hard=False), with the noise drawn by `noise`
+                parts.append(((logits + noise(logits)) / GUMBEL_TAU).softmax(-1))
             else:
-                parts.append(torch.softmax(logits, dim=1))
-        return torch.cat(parts, dim=1)
+                parts.append(torch.softmax(logits, dim=-1))
+        return torch.cat(parts, dim=-1)
 
 
 def table_head(cfg: ModelConfig, dataset) -> nn.Module | None:

@@ -11,6 +11,7 @@ them from each member's config (`set_hparam`).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -284,6 +285,21 @@ def shared(generators) -> torch.Generator | None:
     if first is None or len(generators) < 2 or any(g is not first for g in generators):
         return None
     return first
+
+
+def draw_per_member(like: torch.Tensor, generators, draw: Callable) -> torch.Tensor:
+    """One (N, ...) draw per member with a generator, zeros for the others (one draw of the
+    whole (K, N, ...) from a shared stream). generators=None: the layers' fast path."""
+    if generators is None:
+        return draw(like.shape, None)  # torch's global stream
+    one = shared(generators)
+    if one is not None:
+        return draw(like.shape, one)
+    out = torch.zeros_like(like)
+    for k, g in enumerate(generators):
+        if g is not None:
+            out[k] = draw(like.shape[1:], g)
+    return out
 
 
 def sitting_out(generators: Generators) -> list[int]:

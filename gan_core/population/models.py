@@ -12,11 +12,13 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import torch
 from torch import nn
 
-from gan_core.config import ModelConfig
+from gan_core.config import ConfigError, ModelConfig
 from gan_core.models import resolve_arch
-from gan_core.models.layers import latent_width
+from gan_core.models.layers import latent_width, output_activation
+from gan_core.models.table_head import TableHead, gumbel_noise
 from gan_core.population.batched import (
     BatchedBatchNorm,
     BatchedDiscriminator,
@@ -25,21 +27,29 @@ from gan_core.population.batched import (
     BatchedModule,
     BatchedSequential,
     BatchedSpectralNormLinear,
+    Generators,
     batched_d_activation,
+    draw_per_member,
 )
 from gan_core.population.dcgan import build_batched_dcgan
 
 
 def build_batched_models(
-    model_cfg: ModelConfig, sample_shape: tuple[int, ...], num_members: int
+    model_cfg: ModelConfig,
+    sample_shape: tuple[int, ...],
+    num_members: int,
+    head: TableHead | None = None,
 ) -> tuple[BatchedModule, BatchedModule]:
     """(G, D) for K members: G(z (K, N, latent), generators) -> (K, N, *sample_shape),
-    D(x, generators) -> logits (K, N), D.features(x, generators) -> (K, N, F)."""
+    D(x, generators) -> logits (K, N), D.features(x, generators) -> (K, N, F). `head`: a
+    mixed table's TableHead, as models.build_models takes it (the mlp only)."""
     sample_shape = tuple(int(s) for s in sample_shape)
     if resolve_arch(model_cfg, sample_shape) == "dcgan":
+        if head is not None:
+            raise ConfigError("a table with categorical columns needs model.arch: mlp, not dcgan")
         return build_batched_dcgan(model_cfg, sample_shape, num_members)
     return (
-        BatchedMlpGenerator(model_cfg, sample_shape, num_members),
+        BatchedMlpGenerator(model_cfg, sample_shape, num_members, head),
         BatchedMlpDiscriminator(model_cfg, sample_shape, num_members),
     )
 
@@ -69,7 +79,9 @@ def _dropout(k: int, p: float) -> list[nn.Module]:
 class BatchedMlpGenerator(BatchedSequential):
     """MlpGenerator for K members (its Sequential `net` flattened to this module's children)."""
 
-    def __init__(self, cfg: ModelConfig, sample_shape: tuple[int, ...], k: int) -> None:
+    def __init__(
+        self, cfg: ModelConfig, sample_shape: tuple[int, ...], k: int, head: TableHead | None
+    ) -> None:
         layers: list[nn.Module] = []
         width = latent_width(cfg)  # z, then InfoGAN's codes
         for _ in range(cfg.g_depth):
@@ -78,7 +90,8 @@ class BatchedMlpGenerator(BatchedSequential):
             layers += [nn.ReLU(), *_dropout(k, cfg.g_dropout)]
             width = cfg.ngf
         layers += [BatchedLinear(k, width, math.prod(sample_shape))]
-        layers += [nn.Tanh() if cfg.output_activation == "tanh" else nn.Identity()]
+        # a mixed table's head (models/table_head.py) replaces the one activation, as plain
+        layers += [BatchedTableHead(head) if head is not None else output_activation(cfg)]
         if len(sample_shape) > 1:
             layers.append(nn.Unflatten(2, tuple(sample_shape)))
         super().__init__(*layers)
@@ -102,3 +115,20 @@ class BatchedMlpDiscriminator(BatchedDiscriminator):
             width = cfg.ndf
         self.body = BatchedSequential(*layers)
         self._make_heads(cfg, width, k, linear)
+
+
+class BatchedTableHead(BatchedModule):
+    """TableHead for K members: the plain head on (K, N, width) (it slices and softmaxes the
+    last axis), each member's Gumbel noise drawn from its own stream as the plain draws it."""
+
+    def __init__(self, head: TableHead) -> None:
+        super().__init__()
+        self.head = head  # no tensors: the layout's state dict is the plain G's
+
+    def forward(self, h: torch.Tensor, generators: Generators = None) -> torch.Tensor:
+        def noise(logits: torch.Tensor) -> torch.Tensor:
+            return draw_per_member(
+                logits, generators, lambda shape, g: gumbel_noise(logits.new_empty(shape), g)
+            )
+
+        return self.head(h, noise)

@@ -24,7 +24,7 @@ from gan_core.models import info_codes, sample_latent
 from gan_core.models.layers import latent_width
 from gan_core.population.adam import BatchedAdam
 from gan_core.population.augment import batched_diffaugment
-from gan_core.population.batched import BatchedModule, Generators, shared
+from gan_core.population.batched import BatchedModule, Generators, draw_per_member, shared
 from gan_core.population.ema import BatchedEma
 from gan_core.step import _d_targets, instance_noise_std
 
@@ -83,21 +83,6 @@ def per_member(values: Sequence[float], like: torch.Tensor) -> torch.Tensor:
     return t.to(like.device, like.dtype).view(-1, *([1] * (like.dim() - 1)))
 
 
-def _draw(like: torch.Tensor, generators, draw: Callable) -> torch.Tensor:
-    """One (N, ...) draw per member with a generator, zeros for the others (one draw of the
-    whole (K, N, ...) from a shared stream). generators=None: the layers' fast path."""
-    if generators is None:
-        return draw(like.shape, None)  # torch's global stream
-    one = shared(generators)
-    if one is not None:
-        return draw(like.shape, one)
-    out = torch.zeros_like(like)
-    for k, g in enumerate(generators):
-        if g is not None:
-            out[k] = draw(like.shape[1:], g)
-    return out
-
-
 def noisy(x: torch.Tensor, stds: Sequence[float], generators) -> torch.Tensor:
     """tricks.instance_noise per member: x + std * N(0, 1), as gan_core/step.py's _noisy."""
     if generators is None:  # the layers' fast path: every member takes part, one draw
@@ -107,7 +92,7 @@ def noisy(x: torch.Tensor, stds: Sequence[float], generators) -> torch.Tensor:
         draws = [g if d else None for g, d in zip(generators, drawing, strict=True)]
     if not any(drawing):
         return x
-    noise = _draw(
+    noise = draw_per_member(
         x, draws, lambda shape, g: torch.randn(shape, generator=g, dtype=x.dtype, device=x.device)
     )
     scale = [s if d else 0.0 for s, d in zip(stds, drawing, strict=True)]
@@ -166,7 +151,7 @@ def d_update(m, real, z, cfgs, stds, generators, active):
     loss_type = cfgs[0].loss.type
     loss = losses.d_loss(loss_type, real_logits, fake_logits, real_t, fake_t)
     if loss_type == "wgan_gp":
-        alpha = _draw(
+        alpha = draw_per_member(
             real.new_zeros(*real.shape[:2], *([1] * (real.dim() - 2))),  # one per sample
             gens,
             lambda shape, g: torch.rand(shape, generator=g, dtype=real.dtype, device=real.device),

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from gan_core.config import ConfigError, GanConfig, check_population
+from gan_core.config import GanConfig, check_population
 from gan_core.data import Dataset, load_dataset
 from gan_core.data.load import depends_on_seed
 from gan_core.metrics import build_evaluator
@@ -95,16 +95,11 @@ class PopulationTrainer:
         """Put new members in at step 0; returns their ids."""
         check_population([self.shape, *cfgs])
         dataset = self._data_for(cfgs[0])
-        if table_head(self.shape.model, dataset) is not None:
-            raise ConfigError(
-                f"data.source {self.shape.data.source}: a table with categorical columns "
-                f"needs G's categorical head, which populations do not batch yet; train these "
-                f"configs one by one (gansweep train without --population)"
-            )
+        head = table_head(self.shape.model, dataset)  # None unless the table has categories
         sample_shape = tuple(dataset.sample_shape)
-        plains = [self._plain_start(cfg, sample_shape) for cfg in cfgs]
+        plains = [self._plain_start(cfg, sample_shape, head) for cfg in cfgs]
         if self.modules is None:
-            self.modules = self._build(cfgs, sample_shape)
+            self.modules = self._build(cfgs, sample_shape, head)
             for k, (G, D, _) in enumerate(plains):
                 self.modules.G.load_member(k, G.state_dict())
                 self.modules.D.load_member(k, D.state_dict())
@@ -133,17 +128,17 @@ class PopulationTrainer:
         self._last = self._last_batch = None
         return new_ids
 
-    def _plain_start(self, cfg: GanConfig, sample_shape):
+    def _plain_start(self, cfg: GanConfig, sample_shape, head):
         """The plain trainer's G and D for this config, and its global stream after building
         them (gan_core/trainer.py builds them right after torch.manual_seed(seed))."""
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.train.seed)
-            G, D = build_models(cfg.model, sample_shape)
+            G, D = build_models(cfg.model, sample_shape, head)
             return G, D, torch.get_rng_state()
 
-    def _build(self, cfgs: list[GanConfig], sample_shape) -> PopulationModules:
+    def _build(self, cfgs: list[GanConfig], sample_shape, head) -> PopulationModules:
         k = len(cfgs)
-        G, D = build_batched_models(shape_config(self.shape.model), sample_shape, k)
+        G, D = build_batched_models(shape_config(self.shape.model), sample_shape, k, head)
         G, D = G.to(self.device, self.dtype), D.to(self.device, self.dtype)
         opt_g = BatchedAdam(
             list(G.parameters()), [c.optim.lr_g for c in cfgs], [_betas(c, "g") for c in cfgs]

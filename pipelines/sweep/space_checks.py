@@ -5,7 +5,6 @@ data family's evaluator."""
 from __future__ import annotations
 
 from gan_core.checks import PreflightError, preflight
-from gan_core.config import ConfigError
 from gan_core.data import load_dataset
 from gan_core.metrics import build_evaluator
 from search_spaces import Space, SpaceError
@@ -18,7 +17,6 @@ def check_space_before_start(space: Space) -> list[str]:
     """Warnings to print; raises PreflightError/SpaceError with what to change."""
     cfg = space.base
     warnings = device_against_budget(space)
-    refuse_what_cannot_be_a_population(space)
     dataset = load_dataset(cfg.data, cfg.train.seed)
     warnings += preflight(cfg, dataset)
     for values in corner_assignments(space.params)[:MAX_CORNERS_CHECKED]:
@@ -63,19 +61,3 @@ def device_against_budget(space: Space) -> list[str]:
             "a GPU share it does not use; set train.device: auto to train on it"
         ]
     return []
-
-
-def refuse_what_cannot_be_a_population(space: Space) -> None:
-    """With budget.population > 1, a space whose base the population trainer refuses (a
-    table with categorical columns) stops here, with the trainer's own message, rather
-    than failing every trial."""
-    k = space.budget.population
-    if k == 1:
-        return
-    where = f"{space.path}: budget.population={k}"
-    from gan_core.population.trainer import PopulationTrainer
-
-    try:
-        PopulationTrainer([space.base])  # its own checks: table heads
-    except ConfigError as err:
-        raise SpaceError(f"{where}: the base config cannot be a population: {err}") from err
