@@ -172,7 +172,7 @@ def running(layout: Layout, name: str) -> bool:
 
 def wait_until(check, what: str, timeout: float, log: Path, name: str = "") -> None:
     """Poll `check` until true; fail early when the process group `name` has died."""
-    deadline, problem = time.time() + timeout, f"not up within {timeout:.0f} s"
+    deadline, problem = time.time() + timeout, f"timed out after {timeout:.0f} s"
     while time.time() < deadline:
         if check():
             return
@@ -390,6 +390,15 @@ def start_ray_node(layout: Layout, name: str, cpus: int | None = None, wrap=None
     default_cpus, *ports = RAY_NODES[name]
     cmd = ray_node_cmd(layout, name, cpus or default_cpus, tuple(ports))
     env = {**ray_env(), "RAY_worker_niceness": "0"}
+    ensure_ray_token()
+    # A node restarted after it was killed: the cluster lists the dead one as alive until its
+    # health checks time out, and the wait below would then pass before the new node joined.
+    wait_until(
+        lambda: f"gansweep_{name}" not in alive_ray_resources(layout),
+        f"the cluster to drop the earlier Ray node {name}",
+        120,
+        layout.log_file("ray-head"),
+    )
     spawn(layout, f"ray-{name}", [*(wrap or []), *cmd], env)
     wait_until(
         lambda: f"gansweep_{name}" in alive_ray_resources(layout),
@@ -416,6 +425,15 @@ def ray_env() -> dict[str, str]:
     # that has auth off (every trial actor then dies at start). Nodes and drivers on this
     # machine share the token in ~/.ray/auth_token, which `ray start --head` creates.
     return {**os.environ, "RAY_AUTH_MODE": "token", "RAY_USAGE_STATS_ENABLED": "0"}
+
+
+def ensure_ray_token() -> None:
+    """Create ~/.ray/auth_token where it is missing (a fresh machine): `ray start` refuses to
+    start a node under token auth without one. The token goes to that file only, not to a log."""
+    cmd = [str(BIN / "ray"), "get-auth-token", "--generate"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=ray_env())
+    if out.returncode != 0:
+        raise ClusterError(f"`ray get-auth-token --generate` failed: {out.stderr[-1000:]}")
 
 
 def ray_is_up(layout: Layout) -> bool:
