@@ -143,6 +143,13 @@ def main() -> None:
     ap.add_argument(
         "--per-data", type=int, help="a smoke: the first N runs of each data set only (needs --out)"
     )
+    ap.add_argument(
+        "--also",
+        type=Path,
+        action="append",
+        default=[],
+        help="analyse these records too (e.g. the first set's file beside the large set's)",
+    )
     args = ap.parse_args()
     default_out = DEFAULT_OUT if args.set == "first" else LARGE_OUT
     if (args.per_data or (args.set == "large" and args.steps)) and args.out in (None, default_out):
@@ -166,9 +173,14 @@ def main() -> None:
         print(f"smoke: {len(runs)} runs on file in {out}; no analysis")
         return
     missing = {s.name for s in specs} - {r["name"] for r in runs}
-    if missing:
-        sys.exit(f"{len(missing)} runs of the set are not on file yet: run without --only")
-    print(report(runs))
+    if missing:  # a partial set is analysed, and says so first
+        print(f"PARTIAL: {len(missing)} runs of the set are not on file yet; the analysis "
+              f"covers the {len(runs)} on file", flush=True)  # fmt: skip
+    also = [r for path in args.also for r in load_runs(path)]
+    clash = {r["name"] for r in also} & {r["name"] for r in runs}
+    if clash:
+        sys.exit(f"--also: runs of the same name in both files ({sorted(clash)[:3]} ...)")
+    print(report(runs + also))
 
 
 if __name__ == "__main__":

@@ -142,7 +142,10 @@ def tune(runs: list[dict], labels: dict, grid: dict[str, tuple] = GRID) -> Tuned
 def leave_one_data_set_out(runs: list[dict], labels: dict, grid=GRID) -> list[tuple]:
     """Tune on all data sets but one, score on the one left out: how far the tuning generalises."""
     rows = []
-    for data in sorted({r["data"] for r in runs}):
+    data_sets = sorted({r["data"] for r in runs})
+    if len(data_sets) < 2:
+        return rows  # nothing to tune on: the records hold one data set so far
+    for data in data_sets:
         train = [r for r in runs if r["data"] != data]
         test = [r for r in runs if r["data"] == data]
         cfg = tune(train, labels, grid).cfg
