@@ -172,14 +172,14 @@ def main() -> None:
     if args.per_data:
         print(f"smoke: {len(runs)} runs on file in {out}; no analysis")
         return
-    missing = {s.name for s in specs} - {r["name"] for r in runs}
-    if missing:  # a partial set is analysed, and says so first
-        print(f"PARTIAL: {len(missing)} runs of the set are not on file yet; the analysis "
-              f"covers the {len(runs)} on file", flush=True)  # fmt: skip
     also = [r for path in args.also for r in load_runs(path)]
     clash = {r["name"] for r in also} & {r["name"] for r in runs}
     if clash:
         sys.exit(f"--also: runs of the same name in both files ({sorted(clash)[:3]} ...)")
+    missing = {s.name for s in specs} - {r["name"] for r in runs}
+    if missing:  # a partial set is analysed, and says so first
+        print(f"PARTIAL: {len(missing)} runs of the set are not on file yet; the analysis "
+              f"covers the {len(runs)} on file and {len(also)} from --also", flush=True)  # fmt: skip
     print(report(runs + also))
 
 
