@@ -134,6 +134,15 @@ def score_flags(flag_steps: dict[str, float], labels: dict) -> DetectorScore:
     )
 
 
+def share_interval(hits: list[bool], n_boot: int = 1000) -> tuple[float, float]:
+    """A 90 % bootstrap interval of the share of True in `hits` (resampling runs, seed 0)."""
+    if not hits:
+        return math.nan, math.nan
+    rng = np.random.default_rng(0)
+    draws = np.asarray(hits, dtype=float)[rng.integers(0, len(hits), (n_boot, len(hits)))]
+    return tuple(float(q) for q in np.percentile(draws.mean(axis=1), [5, 95]))
+
+
 def flags_of(runs: list[dict], cfg: MonitorConfig) -> dict[str, tuple[int, str] | None]:
     """Run name -> (step, mode) of its first flag with `cfg`, replayed through HealthMonitor."""
     return {r["name"]: first_flag(replay(r["records"], cfg)) for r in runs}

@@ -14,6 +14,7 @@ from health_analysis import (
     flags_of,
     label_runs,
     score_detector,
+    share_interval,
     spearman,
     spearman_interval,
 )
@@ -193,17 +194,29 @@ def cost_table(runs: list[dict]) -> str:
     return _table(header, rows)
 
 
+def _interval_at(runs: list[dict], labels: dict, cfg, which: str, step: int) -> str:
+    """90 % bootstrap interval of recall (which="failed") or false alarms ("best_quarter")."""
+    flags = flags_of(runs, cfg)
+    hits = [flags[r["name"]] is not None and flags[r["name"]][0] <= step
+            for r in runs if labels[r["name"]][which]]  # fmt: skip
+    lo, hi = share_interval(hits)
+    return f"[{_pct(lo)}, {_pct(hi)}]"
+
+
 def lodo_table(runs: list[dict], labels: dict) -> str:
-    rows = []
+    rows, step = [], MILESTONES[-1]
     for data, cfg, s in leave_one_data_set_out(runs, labels):
         keys = ", ".join(f"{k}={getattr(cfg, k)}" for k in GRID)
+        test = [r for r in runs if r["data"] == data]
         rows.append(
             [data, *(_pct(s.recall[m]) for m in CHECKS),
-             *(_pct(s.false_alarms[m]) for m in CHECKS), keys]
+             _interval_at(test, labels, cfg, "failed", step),
+             *(_pct(s.false_alarms[m]) for m in CHECKS),
+             _interval_at(test, labels, cfg, "best_quarter", step), keys]
         )  # fmt: skip
-    header = ["left out"] + [f"recall @{_at(m)}" for m in CHECKS]
-    header += [f"false alarms @{_at(m)}" for m in CHECKS] + ["tuned on the others"]
-    return _table(header, rows)
+    header = ["left out"] + [f"recall @{_at(m)}" for m in CHECKS] + [f"90 % CI @{step}"]
+    header += [f"false alarms @{_at(m)}" for m in CHECKS] + [f"90 % CI @{step}"]
+    return _table(header + ["tuned on the others"], rows)
 
 
 def report(runs: list[dict]) -> str:
