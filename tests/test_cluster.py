@@ -111,6 +111,17 @@ def node_ids() -> dict[str, str]:
     return out
 
 
+def live_nodes(*names: str, timeout_s: float = 60) -> dict[str, str]:
+    """node_ids() once the cluster lists every one of `names` as alive (a node restarted by
+    the test before may still be registering)."""
+    deadline = time.time() + timeout_s
+    while not set(names) <= (found := node_ids()).keys() and time.time() < deadline:
+        time.sleep(1)
+    missing = set(names) - found.keys()
+    assert not missing, f"Ray nodes {sorted(missing)} not alive within {timeout_s:.0f} s: {found}"
+    return found
+
+
 def mlflow_runs(meta: dict) -> list:
     from mlflow import MlflowClient
 
@@ -259,7 +270,8 @@ def kill_w1_while_it_trains(cluster, tmp_path, budget: str, before_kill):
     start w1 again. Returns the sweep folder, that trial's id, its steps then, what
     `before_kill(folder, trial id, steps)` returned, and w1's and the head's Ray node ids."""
     tool, layout = cluster["tool"], cluster["layout"]
-    w1, head = node_ids()["w1"], node_ids()["head"]
+    nodes = live_nodes("head", "w1")
+    w1, head = nodes["w1"], nodes["head"]
     space = tiny_with_long_runners(tmp_path)
     log = tmp_path / "driver.log"
     driver = start_driver(f"run_sweep({str(space)!r}, {budget})", log)
