@@ -325,6 +325,9 @@ def test_killed_worker_node_its_population_resumes_on_another_node(on_cluster, t
     from tests.test_sweep_populations import population_results, ray_trial
 
     def pids(folder, member, steps):
+        # Ray writes result.json a moment after the ledger sees the step: wait for it, or
+        # the set is empty and every result counts as "after the kill"
+        last_ray_result(folder, ray_trial(member), steps)
         return {r["pid"] for r in population_results(folder, ray_trial(member))}
 
     folder, member, steps, before, _, head = kill_w1_while_it_trains(
