@@ -194,25 +194,23 @@ def cost_table(runs: list[dict]) -> str:
     return _table(header, rows)
 
 
-def _interval_at(runs: list[dict], labels: dict, cfg, which: str, step: int) -> str:
-    """90 % bootstrap interval of recall (which="failed") or false alarms ("best_quarter")."""
-    flags = flags_of(runs, cfg)
-    hits = [flags[r["name"]] is not None and flags[r["name"]][0] <= step
-            for r in runs if labels[r["name"]][which]]  # fmt: skip
+def _interval_at(flag_steps: dict[str, float], labels: dict, which: str, step: int) -> str:
+    """90 % bootstrap interval of recall (which="failed") or false alarms ("best_quarter")
+    over the runs of `flag_steps` (their first-flag steps; inf: never flagged)."""
+    hits = [at <= step for name, at in flag_steps.items() if labels[name][which]]
     lo, hi = share_interval(hits)
     return f"[{_pct(lo)}, {_pct(hi)}]"
 
 
 def lodo_table(runs: list[dict], labels: dict) -> str:
     rows, step = [], MILESTONES[-1]
-    for data, cfg, s in leave_one_data_set_out(runs, labels):
+    for data, cfg, s, flag_steps in leave_one_data_set_out(runs, labels):
         keys = ", ".join(f"{k}={getattr(cfg, k)}" for k in GRID)
-        test = [r for r in runs if r["data"] == data]
         rows.append(
             [data, *(_pct(s.recall[m]) for m in CHECKS),
-             _interval_at(test, labels, cfg, "failed", step),
+             _interval_at(flag_steps, labels, "failed", step),
              *(_pct(s.false_alarms[m]) for m in CHECKS),
-             _interval_at(test, labels, cfg, "best_quarter", step), keys]
+             _interval_at(flag_steps, labels, "best_quarter", step), keys]
         )  # fmt: skip
     header = ["left out"] + [f"recall @{_at(m)}" for m in CHECKS] + [f"90 % CI @{step}"]
     header += [f"false alarms @{_at(m)}" for m in CHECKS] + [f"90 % CI @{step}"]

@@ -140,7 +140,8 @@ def tune(runs: list[dict], labels: dict, grid: dict[str, tuple] = GRID) -> Tuned
 
 
 def leave_one_data_set_out(runs: list[dict], labels: dict, grid=GRID) -> list[tuple]:
-    """Tune on all data sets but one, score on the one left out: how far the tuning generalises."""
+    """Tune on all data sets but one, score on the one left out: how far the tuning generalises.
+    Rows of (data set left out, its tuned setting, its score, its runs' first-flag steps)."""
     rows = []
     data_sets = sorted({r["data"] for r in runs})
     if len(data_sets) < 2:
@@ -151,5 +152,6 @@ def leave_one_data_set_out(runs: list[dict], labels: dict, grid=GRID) -> list[tu
         cfg = tune(train, labels, grid).cfg
         arrays = RecordArrays.from_runs(test)
         steps = dict(zip(arrays.names, first_flag_steps(arrays, cfg), strict=True))
-        rows.append((data, cfg, score_flags(steps, {r["name"]: labels[r["name"]] for r in test})))
+        score = score_flags(steps, {r["name"]: labels[r["name"]] for r in test})
+        rows.append((data, cfg, score, steps))
     return rows

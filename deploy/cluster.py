@@ -390,15 +390,18 @@ def start_ray_node(layout: Layout, name: str, cpus: int | None = None, wrap=None
     default_cpus, *ports = RAY_NODES[name]
     cmd = ray_node_cmd(layout, name, cpus or default_cpus, tuple(ports))
     env = {**ray_env(), "RAY_worker_niceness": "0"}
-    ensure_ray_token()
-    # A node restarted after it was killed: the cluster lists the dead one as alive until its
-    # health checks time out, and the wait below would then pass before the new node joined.
-    wait_until(
-        lambda: f"gansweep_{name}" not in alive_ray_resources(layout),
-        f"the cluster to drop the earlier Ray node {name}",
-        120,
-        layout.log_file("ray-head"),
-    )
+    if name == "head":
+        ensure_ray_token()  # the head starts the cluster: its token must exist before it
+    else:
+        # A node restarted after it was killed: the cluster lists the dead one as alive until
+        # its health checks time out, and the wait below would pass before the new one joined.
+        # (Not for the head: with no cluster up, `ray status` only answers at its timeout.)
+        wait_until(
+            lambda: f"gansweep_{name}" not in alive_ray_resources(layout),
+            f"the cluster to drop the earlier Ray node {name}",
+            120,
+            layout.log_file("ray-head"),
+        )
     spawn(layout, f"ray-{name}", [*(wrap or []), *cmd], env)
     wait_until(
         lambda: f"gansweep_{name}" in alive_ray_resources(layout),
