@@ -25,11 +25,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -203,14 +205,22 @@ def as_postgres(cmd: list[str]) -> list[str]:
 
 
 def pg_data_dir(layout: Layout) -> Path:
-    """<state>/pg, or /tmp/gansweep-pg-<port> when the `postgres` user cannot reach the
-    state folder (as root, under a private folder such as pytest's tmp)."""
+    """<state>/pg, or outside_pg_dir() when the `postgres` user cannot reach the state
+    folder (as root, under a private folder such as pytest's tmp)."""
     inside = layout.root / "pg"
     if os.geteuid() != 0:
         return inside
     probe = as_postgres(["test", "-x", str(layout.root)])
     reachable = subprocess.run(probe, capture_output=True).returncode == 0
-    return inside if reachable else Path(f"/tmp/gansweep-pg-{layout.pg_port}")
+    return inside if reachable else outside_pg_dir(layout)
+
+
+def outside_pg_dir(layout: Layout) -> Path:
+    """/tmp/gansweep-pg-<port>-<digest of the state folder>: the database belongs to one state
+    folder (whose pg-password opens it), so a folder left in /tmp by a killed run of another
+    state folder on the same port is never taken for this one's (a reused CI machine did)."""
+    digest = hashlib.sha256(str(layout.root.resolve()).encode()).hexdigest()[:12]
+    return Path(f"/tmp/gansweep-pg-{layout.pg_port}-{digest}")
 
 
 def pg_password(layout: Layout) -> str:
@@ -451,12 +461,33 @@ ORDER = ["postgres", "mlflow", "ray-head", "ray-w1"]
 def up(layout: Layout, nodes: tuple[str, ...] = ("head", "w1"), cpus: dict | None = None) -> None:
     layout.root.mkdir(parents=True, exist_ok=True)
     if not running(layout, "postgres"):
+        check_port_free(layout.pg_port, "PostgreSQL", "GANSWEEP_PG_PORT")
         start_postgres(layout)
     if not running(layout, "mlflow"):
+        check_port_free(layout.mlflow_port, "the MLflow server", "GANSWEEP_MLFLOW_PORT")
         start_mlflow(layout)
+    if "head" in nodes and not running(layout, "ray-head"):
+        check_port_free(layout.ray_port, "the Ray head", "GANSWEEP_RAY_PORT")
     for name in nodes:
         if not running(layout, f"ray-{name}"):
             start_ray_node(layout, name, (cpus or {}).get(name))
+
+
+def check_port_free(port: int, service: str, variable: str) -> None:
+    """A port held by another process (say a server a killed run left behind) is named
+    before we start anything: otherwise our server fails later, or the check that waits
+    for it talks to the stranger."""
+    with socket.socket() as probe:
+        # as the servers do: a port whose last connections linger in TIME_WAIT is free
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as err:
+            raise ClusterError(
+                f"port {port} for {service} is taken ({err.strerror}): stop the process that "
+                f"holds it (`ss -ltnp | grep :{port}` names it) or choose another port with "
+                f"{variable}"
+            ) from None
 
 
 def down(layout: Layout, purge: bool = False) -> list[str]:

@@ -69,3 +69,34 @@ def test_a_passwordless_or_orphaned_database_is_refused(tmp_path):
         tool.check_existing(layout, data)
     tool.pg_password(layout)
     tool.check_existing(layout, data)  # a password and no trust rule: used as it is
+
+
+def test_a_database_outside_the_state_folder_belongs_to_that_folder_alone(tmp_path):
+    """As root under a private tmp, the database lives in /tmp: keyed by port and state
+    folder, so an orphan left there by a killed run of another folder (CI failed on one at
+    /tmp/gansweep-pg-54331) is never refused as this folder's database."""
+    from deploy import cluster as tool
+
+    first, second = (tool.Layout(tmp_path / name, pg_port=54331) for name in ("a", "b"))
+    assert tool.outside_pg_dir(first) != tool.outside_pg_dir(second)
+    assert tool.outside_pg_dir(first) == tool.outside_pg_dir(
+        tool.Layout(tmp_path / "a", pg_port=54331)
+    )
+    assert str(tool.outside_pg_dir(first)).startswith("/tmp/gansweep-pg-54331-")
+    # the unix socket lives in that folder: its path must stay under 108 characters
+    assert len(f"{tool.outside_pg_dir(first)}/.s.PGSQL.54331") < 108
+
+
+def test_a_port_another_process_holds_is_named_before_anything_starts(tmp_path):
+    import socket
+
+    from deploy import cluster as tool
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        layout = tool.Layout(tmp_path / "state", pg_port=port)
+        with pytest.raises(tool.ClusterError, match=f"port {port} .*GANSWEEP_PG_PORT"):
+            tool.up(layout, nodes=())
+    assert not layout.log_file("postgres").exists()  # refused before PostgreSQL was spawned
