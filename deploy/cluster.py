@@ -475,8 +475,8 @@ def up(layout: Layout, nodes: tuple[str, ...] = ("head", "w1"), cpus: dict | Non
 
 def check_port_free(port: int, service: str, variable: str) -> None:
     """A port held by another process (say a server a killed run left behind) is named
-    before we start anything: otherwise our server fails later, or the check that waits
-    for it talks to the stranger."""
+    before the service that needs it starts: otherwise our server fails later, or the
+    check that waits for it talks to the stranger."""
     with socket.socket() as probe:
         # as the servers do: a port whose last connections linger in TIME_WAIT is free
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
