@@ -189,6 +189,23 @@ def wait_until(check, what: str, timeout: float, log: Path, name: str = "") -> N
 # --- PostgreSQL ---------------------------------------------------------------------------
 
 
+def check_port_free(port: int, service: str, variable: str) -> None:
+    """A port held by another process (say a server a killed run left behind) is named
+    before the service that needs it starts: otherwise our server fails later, or the
+    check that waits for it talks to the stranger."""
+    with socket.socket() as probe:
+        # as the servers do: a port whose last connections linger in TIME_WAIT is free
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as err:
+            raise ClusterError(
+                f"port {port} for {service} is taken ({err.strerror}): stop the process that "
+                f"holds it (`ss -ltnp | grep :{port}` names it) or choose another port with "
+                f"{variable}"
+            ) from None
+
+
 def pg_tool(name: str) -> str:
     for folder in PG_BIN_DIRS:
         if (folder / name).is_file():
@@ -300,6 +317,7 @@ def check_existing(layout: Layout, data: Path) -> None:
 
 
 def start_postgres(layout: Layout) -> None:
+    check_port_free(layout.pg_port, "PostgreSQL", "GANSWEEP_PG_PORT")
     data = pg_data_dir(layout)
     if (data / "PG_VERSION").is_file():
         check_existing(layout, data)
@@ -342,6 +360,7 @@ def start_postgres(layout: Layout) -> None:
 
 
 def start_mlflow(layout: Layout) -> None:
+    check_port_free(layout.mlflow_port, "the MLflow server", "GANSWEEP_MLFLOW_PORT")
     artifacts = layout.root / "mlflow-artifacts"
     artifacts.mkdir(parents=True, exist_ok=True)
     cmd = [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port"]
@@ -401,6 +420,7 @@ def start_ray_node(layout: Layout, name: str, cpus: int | None = None, wrap=None
     cmd = ray_node_cmd(layout, name, cpus or default_cpus, tuple(ports))
     env = {**ray_env(), "RAY_worker_niceness": "0"}
     if name == "head":
+        check_port_free(layout.ray_port, "the Ray head", "GANSWEEP_RAY_PORT")
         ensure_ray_token()  # the head starts the cluster: its token must exist before it
     else:
         # A node restarted after it was killed: the cluster lists the dead one as alive until
@@ -461,33 +481,12 @@ ORDER = ["postgres", "mlflow", "ray-head", "ray-w1"]
 def up(layout: Layout, nodes: tuple[str, ...] = ("head", "w1"), cpus: dict | None = None) -> None:
     layout.root.mkdir(parents=True, exist_ok=True)
     if not running(layout, "postgres"):
-        check_port_free(layout.pg_port, "PostgreSQL", "GANSWEEP_PG_PORT")
         start_postgres(layout)
     if not running(layout, "mlflow"):
-        check_port_free(layout.mlflow_port, "the MLflow server", "GANSWEEP_MLFLOW_PORT")
         start_mlflow(layout)
-    if "head" in nodes and not running(layout, "ray-head"):
-        check_port_free(layout.ray_port, "the Ray head", "GANSWEEP_RAY_PORT")
     for name in nodes:
         if not running(layout, f"ray-{name}"):
             start_ray_node(layout, name, (cpus or {}).get(name))
-
-
-def check_port_free(port: int, service: str, variable: str) -> None:
-    """A port held by another process (say a server a killed run left behind) is named
-    before the service that needs it starts: otherwise our server fails later, or the
-    check that waits for it talks to the stranger."""
-    with socket.socket() as probe:
-        # as the servers do: a port whose last connections linger in TIME_WAIT is free
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError as err:
-            raise ClusterError(
-                f"port {port} for {service} is taken ({err.strerror}): stop the process that "
-                f"holds it (`ss -ltnp | grep :{port}` names it) or choose another port with "
-                f"{variable}"
-            ) from None
 
 
 def down(layout: Layout, purge: bool = False) -> list[str]:

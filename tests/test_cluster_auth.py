@@ -87,7 +87,7 @@ def test_a_database_outside_the_state_folder_belongs_to_that_folder_alone(tmp_pa
     assert len(f"{tool.outside_pg_dir(first)}/.s.PGSQL.54331") < 108
 
 
-def test_a_port_another_process_holds_is_named_before_anything_starts(tmp_path):
+def test_a_port_another_process_holds_is_named_before_its_service_starts(tmp_path):
     import socket
 
     from deploy import cluster as tool
