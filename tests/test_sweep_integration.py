@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from gan_core.config import GanConfig
+from pipelines.tracking.trial_runs import STAGING_PREFIX
 from search_spaces import SPACES_DIR
 
 pytestmark = pytest.mark.slow
@@ -233,6 +234,7 @@ def test_killed_driver_resumes_without_loss_or_repeat(sweep_env, tmp_path):
     folder, before, long_runner = wait_for_kill_point(storage, driver)
     os.killpg(driver.pid, signal.SIGKILL)
     driver.wait(timeout=30)
+    (folder / f"{STAGING_PREFIX}killed").mkdir(exist_ok=True)  # as if killed mid-upload
 
     resumed = start_driver(f"run_sweep({str(space)!r}, resume=True)", tmp_path / "second.log")
     assert resumed.wait(timeout=300) == 0, (tmp_path / "second.log").read_text()[-3000:]
@@ -246,6 +248,7 @@ def check_resumed(folder: Path, before: dict, long_runner: str, ray_dir: str) ->
     and MLflow holds each trial once with each step once. Returns the table."""
     meta = json.loads((folder / "sweep.json").read_text())
     assert meta["status"] == "finished"
+    assert not list(folder.glob(f"{STAGING_PREFIX}*")), "an upload's staging folder was left"
     table = pd.read_parquet(folder / "trials.parquet")
     assert len(table) == 8 and table.trial_id.is_unique and "running" not in set(table.state)
     ledger = json.loads((folder / "ledger.json").read_text())

@@ -29,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -52,6 +53,9 @@ RETRY_EVERY_S = 2.0
 # (MLflow's default: 7 retries with exponential backoff, minutes)
 CLIENT_RETRIES = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
 SKIPPED_RESULT_KEYS = {*AUTO_RESULT_KEYS, "step", "done"} - {"time_total_s"}
+# files MLflow uploads are staged in the sweep's own folder, not in /tmp: a driver killed
+# mid-upload leaves the leftover there, where the resumed driver's setup removes it
+STAGING_PREFIX = ".mlflow-upload-"
 
 
 class TrialRunLogger(tune.Callback):
@@ -102,6 +106,8 @@ class TrialRunLogger(tune.Callback):
         """A resumed sweep: a trial the dead driver had settled in its ledger may have died
         with the end of its run still in this queue, and Ray does not run it again; its run
         still says running, so it is finished now from the ledger's row."""
+        for leftover in Path(self.plan.folder).glob(STAGING_PREFIX + "*"):
+            shutil.rmtree(leftover, ignore_errors=True)  # a killed driver's half-done upload
         ended = [r for r in self.ledger.rows.values() if r.state != RUNNING] if self.ledger else []
         if not ended:
             return  # a first start (the ledger reads its file back in its own setup)
@@ -273,11 +279,14 @@ class TrialRunLogger(tune.Callback):
         if not grid.is_file():
             return  # a grid is a picture, not a record: never fail a sweep over one
         step_name = "step_" + grid.name[len(SAMPLES_PREFIX) :]
-        with tempfile.TemporaryDirectory(prefix="gansweep-grid-") as tmp:
+        with self.staging() as tmp:
             for name in (step_name, schema.FINAL_GRID):
                 copy = Path(tmp) / name
                 copy.write_bytes(grid.read_bytes())
                 self.client.log_artifact(run_id, str(copy), schema.GRID_DIR)
+
+    def staging(self) -> tempfile.TemporaryDirectory:
+        return tempfile.TemporaryDirectory(prefix=STAGING_PREFIX, dir=self.plan.folder)
 
     # --- runs ---------------------------------------------------------------------
     def run_id(self, tid: str) -> str:
@@ -328,7 +337,7 @@ class TrialRunLogger(tune.Callback):
         if history:
             from gan_core.plots import save_score_plot  # matplotlib only here
 
-            with tempfile.TemporaryDirectory(prefix="gansweep-art-") as tmp:
+            with self.staging() as tmp:
                 plot = save_score_plot(history, Path(tmp) / schema.SCORE_ARTIFACT, title)
                 self.client.log_artifact(run_id, str(plot))
         self.client.set_terminated(run_id, MLFLOW_STATUS.get(state, "FAILED"))
