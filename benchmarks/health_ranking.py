@@ -1,6 +1,7 @@
 """Early rankings of healthy trials: which summary of a run's first eval points ranks runs as their end.
 
     .venv/bin/python benchmarks/health_ranking.py     # tables of docs/health.md, "Milestones"
+    .venv/bin/python benchmarks/health_ranking.py --records benchmarks/results/health_calibration_large.json
 
 Each variant maps a run's eval records up to a milestone to one number (lower is
 better, as every objective here); Spearman's rho between that number and the end
@@ -12,6 +13,7 @@ noisy one eval point is, the mean of the last four eval points.
 
 from __future__ import annotations
 
+import argparse
 import math
 import sys
 from collections.abc import Callable
@@ -27,7 +29,8 @@ from health_report import _table, groups  # noqa: E402
 from scipy.stats import spearmanr  # noqa: E402
 
 MILESTONES = (500, 1000, 1500, 2000, 3000)
-FIRST = {"image": 500, "points": 1000}  # each family's first milestone in the shipped spaces
+# each family's first milestone in the shipped spaces (stabilizers, mixture, tabular)
+FIRST = {"image": 500, "points": 1000, "table": 500}
 
 
 def curve(run: dict, until: int) -> tuple[np.ndarray, np.ndarray]:
@@ -139,6 +142,8 @@ def gain_table(runs: list[dict], end: Callable) -> str:
     rows = []
     for family, step in FIRST.items():
         good = [r for r in runs if r["family"] == family and not labels[r["name"]]["failed"]]
+        if not good:
+            continue  # a record file without this family
         for name, variant in VARIANTS.items():
             if name == "raw (today)":
                 continue
@@ -171,7 +176,10 @@ def table(runs: list[dict], end: Callable, interval_at: int | None = None) -> st
 
 
 def main() -> None:
-    runs = load_runs(DEFAULT_OUT)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--records", type=Path, nargs="+", default=[DEFAULT_OUT],
+                        help="calibration record files, analysed together (default: the first set)")  # fmt: skip
+    runs = [r for path in parser.parse_args().records for r in load_runs(path)]
     print("## rho with the end objective (last eval point), good-ending runs only\n")
     print(table(runs, final_objective, interval_at=1000))
     print("\n## rho with the mean of the last four eval points, good-ending runs only\n")

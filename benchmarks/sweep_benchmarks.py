@@ -1,7 +1,8 @@
 """The sweep's two costs, printed as markdown tables (issue 4).
 
     .venv/bin/python benchmarks/sweep_benchmarks.py overhead [--repeats 2] [--spaces mixture stabilizers]
-    .venv/bin/python benchmarks/sweep_benchmarks.py pruning [--trials 16 --max-steps 6000 --milestones 1000 2000]
+    .venv/bin/python benchmarks/sweep_benchmarks.py pruning [--space mixture --trials 16 --max-steps 6000
+        --milestones 1000,2000 [1500,3000 ...] --sampler-seed 0]
     .venv/bin/python benchmarks/sweep_benchmarks.py packing [--counts 1 2 4 8] [--gpu]
 
 `overhead`: steps/s of a one-trial sweep (Ray worker, checkpoint and report at every eval
@@ -11,10 +12,14 @@ thread, on the same config: the base config of the `mixture` space (MLP, grid25)
 from other processes hits both alike; the best rate of each is kept. Both rates are end to
 end: steps / (building the trainer + fit), Ray's `time_total_s` for the trial.
 
-`pruning`: one sweep of a space derived from `mixture` with its pruning as written, then
-the same sweep with pruning off (`milestones: []`, `health: false`). All trials are drawn by
-the seeded start-up sampler (startup_trials = trials), so both sweeps train the same configs
-and only pruning differs. Prints total steps, wall time and the best finished objective.
+`pruning`: sweeps of a shipped space (`--space`, default `mixture`) with pruning at each
+`--milestones` set (one arm per set, e.g. `1000,2000`; health pruning as the space writes
+it), then the same sweep with pruning off (`milestones: []`, `health: false`). All trials
+are drawn by the seeded start-up sampler (startup_trials = trials, `--sampler-seed`), so
+every arm trains the same configs and only pruning differs. Prints each arm's steps, wall
+time and best finished objective, and which of the unpruned arm's top 3 configs each
+pruned arm let finish (issue 14's sweep-level check: the best kept, the top 3 in most
+seeds, at most half the steps).
 
 `packing`: N identical trials of a fixed config run at once (N = 1, 2, 4, 8), with
 `--gpu` each on a 1/N share of one GPU (`gpus_per_trial`), without it each on one CPU core;
@@ -213,65 +218,76 @@ def run_packed(space_file: Path) -> dict:
 # --- 3. one sweep with pruning vs. the same sweep without ------------------------------
 
 
-def pruning_spaces(trials: int, max_steps: int, milestones: list[int]) -> tuple[Path, Path]:
-    raw = shipped_raw("mixture")
+def pruning_spaces(
+    space: str, trials: int, max_steps: int, arms: list[list[int]], seed: int
+) -> list[Path]:
+    """One space file per milestone set, then the unpruned one; the same sampled configs."""
+    raw = shipped_raw(space)
     raw["budget"].update(trials=trials, max_steps=max_steps)
-    raw["sampler"] = {"seed": 0, "startup_trials": trials}  # same configs in both sweeps
-    raw["pruning"]["milestones"] = milestones
-    # health pruning starts at the last written milestone at the latest, so it can act
-    raw["pruning"]["health_from"] = min(raw["pruning"]["health_from"], milestones[-1])
-    pruned = write_space(raw, "mixture_pruned")
-    raw = {**raw, "pruning": {"milestones": [], "health": False}}
-    return pruned, write_space(raw, "mixture_unpruned")
+    raw["sampler"] = {"seed": seed, "startup_trials": trials}  # same configs in every arm
+    files = []
+    for milestones in arms:
+        pruning = {**raw["pruning"], "milestones": milestones}
+        # health pruning starts at the last written milestone at the latest, so it can act
+        pruning["health_from"] = min(pruning["health_from"], milestones[-1])
+        name = f"{space}_s{seed}_pruned_" + "_".join(map(str, milestones))
+        files.append(write_space({**raw, "pruning": pruning}, name))
+    unpruned = {**raw, "pruning": {"milestones": [], "health": False}}
+    return files + [write_space(unpruned, f"{space}_s{seed}_unpruned")]
 
 
-def pruning(trials: int, max_steps: int, milestones: list[int]) -> None:
+def pruning(space: str, trials: int, max_steps: int, arms: list[list[int]], seed: int) -> None:
     from pipelines.sweep.driver import run_sweep
     from search_spaces import load_space
 
     rows = []
-    for space_file in pruning_spaces(trials, max_steps, milestones):
-        space = load_space(space_file)
+    for space_file in pruning_spaces(space, trials, max_steps, arms, seed):
+        loaded = load_space(space_file)
         start = time.perf_counter()
         result = run_sweep(str(space_file), experiment=f"bench-{space_file.stem}")
         wall = time.perf_counter() - start
-        rows.append((space_file.stem, space, result, wall))
+        rows.append((space_file.stem, loaded, result, wall))
         result.table.to_csv(WORK / f"{space_file.stem}.csv", index=False)
     print_pruning(rows)
 
 
 def print_pruning(rows: list) -> None:
-    same = configs_of(rows[0][2].table) == configs_of(rows[1][2].table)
-    print(f"\nthe two sweeps trained the same {len(rows[0][2].table)} configs: {same}\n")
+    *pruned_arms, (_, _, off, wall_off) = rows
+    same = all(configs_of(r[2].table) == configs_of(off.table) for r in pruned_arms)
+    print(f"\nevery arm trained the same {len(off.table)} configs: {same}\n")
+    ranked = off.table.sort_values("objective")  # lower is better in every shipped space
+    top3 = [config_key(row) for _, row in ranked.head(3).iterrows()]
     print(
-        "| sweep | milestones | trials finished / pruned | steps run | wall s "
-        "| best objective (finished) |"
+        "| sweep | milestones | trials finished / pruned | steps run | steps vs. unpruned "
+        "| wall s | best objective (finished) | unpruned top 3 finished |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for name, space, result, wall in rows:
         c = result.summary["counts"]
         best = result.best["objective"] if result.best else float("nan")
         reasons = result.summary["prune_reasons"]
         pruned = f"{c['pruned']} ({', '.join(f'{k}: {v}' for k, v in reasons.items())})"
+        done = result.table[result.table.state == "finished"]
+        finished = {config_key(row) for _, row in done.iterrows()}
+        kept = "".join("1" if key in finished else "0" for key in top3)  # rank 1, 2, 3
+        steps = result.summary["steps_run"] / max(off.summary["steps_run"], 1)
         print(
             f"| {name} | {list(space.milestones) or 'off'} | {c['finished']} / {pruned} "
-            f"| {result.summary['steps_run']} | {wall:.0f} | {best:.4f} |"
+            f"| {result.summary['steps_run']} | {steps:.2f} | {wall:.0f} | {best:.4f} | {kept} |"
         )
-    (_, _, on, wall_on), (_, _, off, wall_off) = rows
-    steps = on.summary["steps_run"] / max(off.summary["steps_run"], 1)
-    best_on, best_off = on.best["objective"], off.best["objective"]
-    print(
-        f"\nsteps with / without pruning: {steps:.2f}; wall: {wall_on / wall_off:.2f}; "
-        f"best objective with / without: {best_on / best_off:.3f} (lower is better)"
-    )
+    print("\n(top 3: 1 where the unpruned arm's rank 1, 2, 3 config finished in that arm)")
     for name, _, result, _ in rows:
         cols = ["trial_id", "state", "reason", "steps", "wall_s", "objective"]
         print(f"\n{name}:\n" + result.table[cols].to_string(index=False))
 
 
+def config_key(row) -> str:
+    """A trial's sampled config as one string: its dotted config columns, in order."""
+    return "|".join(str(row[c]) for c in row.index if "." in c and not c.startswith("objective"))
+
+
 def configs_of(table) -> list:
-    keys = [c for c in table.columns if "." in c and not c.startswith("objective")]
-    return sorted(table[keys].astype(str).agg("|".join, axis=1))
+    return sorted(config_key(row) for _, row in table.iterrows())
 
 
 def main() -> None:
@@ -289,9 +305,12 @@ def main() -> None:
     b = sub.add_parser("bare")  # internal: one bare run in a fresh process
     b.add_argument("space_file")
     q = sub.add_parser("pruning")
+    q.add_argument("--space", default="mixture", help="the shipped space to sweep")
     q.add_argument("--trials", type=int, default=16)
     q.add_argument("--max-steps", type=int, default=6000)
-    q.add_argument("--milestones", type=int, nargs="+", default=[1000, 2000])
+    q.add_argument("--milestones", nargs="+", default=["1000,2000"],
+                   help="one pruned arm per comma-separated set of milestone steps")  # fmt: skip
+    q.add_argument("--sampler-seed", type=int, default=0)
     args = p.parse_args()
     if args.what == "bare":
         bare_main(args.space_file)
@@ -302,7 +321,8 @@ def main() -> None:
     elif args.what == "packing":
         packing(args.counts, args.space, args.steps, args.gpu)
     else:
-        pruning(args.trials, args.max_steps, args.milestones)
+        arms = [[int(step) for step in group.split(",")] for group in args.milestones]
+        pruning(args.space, args.trials, args.max_steps, arms, args.sampler_seed)
 
 
 if __name__ == "__main__":
