@@ -252,10 +252,10 @@ def pruning(space: str, trials: int, max_steps: int, arms: list[list[int]], seed
 
 
 def print_pruning(rows: list) -> None:
-    *pruned_arms, (_, _, off, wall_off) = rows
+    *pruned_arms, (_, off_space, off, _) = rows
     same = all(configs_of(r[2].table) == configs_of(off.table) for r in pruned_arms)
     print(f"\nevery arm trained the same {len(off.table)} configs: {same}\n")
-    ranked = off.table.sort_values("objective")  # lower is better in every shipped space
+    ranked = off.table.sort_values("objective", ascending=off_space.direction == "min")
     top3 = [config_key(row) for _, row in ranked.head(3).iterrows()]
     print(
         "| sweep | milestones | trials finished / pruned | steps run | steps vs. unpruned "
