@@ -95,6 +95,7 @@ def provenance(sweep: Sweep, run, rank: int, metric: str, mode: str, step: int) 
         "value": float(run.data.metrics[metric]),
         "step": int(step),
         "final_health": run.data.tags.get(schema.FINAL_HEALTH_TAG, ""),
+        "platform": run.data.tags.get(schema.PLATFORM_TAG, "unknown"),
         "code_version": sweep.run.data.tags.get(schema.GIT_COMMIT_TAG, "unknown"),
         "exported_with": store.git_commit(),
         "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

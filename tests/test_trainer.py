@@ -189,3 +189,16 @@ def test_sample_uses_its_own_random_stream():
     before = torch.get_rng_state()
     s1, s2 = t.sample(50, seed=7), t.sample(50, seed=7)
     assert torch.equal(s1, s2) and torch.equal(before, torch.get_rng_state())
+
+
+def test_the_platform_names_torch_the_cpu_and_any_kernel_choice(monkeypatch):
+    from gan_core.platform import KERNEL_ENV, platform_name
+
+    for key in KERNEL_ENV:
+        monkeypatch.delenv(key, raising=False)
+    plain = platform_name("cpu")
+    assert plain.startswith(f"torch {torch.__version__}, cpu ")
+    assert plain.endswith(torch.backends.cpu.get_cpu_capability())
+    # MKL on another instruction set trains another run (gan_core/platform.py), so it shows
+    monkeypatch.setenv("MKL_ENABLE_INSTRUCTIONS", "AVX2")
+    assert platform_name("cpu") == plain + ", MKL_ENABLE_INSTRUCTIONS=AVX2"

@@ -46,6 +46,7 @@ class TrialRow:
     health: str = "ok"
     wall_s: float = 0.0
     node: str = ""
+    platform: str = ""  # torch and its kernels where it trained (gan_core/platform.py)
     history: list[dict] = field(default_factory=list)  # for the score plot
 
 
@@ -135,6 +136,7 @@ class SweepLedger(tune.Callback):
         row.node = str(
             result.get("node") or result.get("hostname") or result.get("node_ip") or row.node
         )
+        row.platform = str(result.get("platform") or row.platform)
         if result.get("state") == "failed":
             row.error = str(result.get("error", "failed"))
             return

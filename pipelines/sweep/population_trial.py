@@ -48,16 +48,15 @@ from pipelines.sweep.members import ENDED_KEY, MEMBER_ID_KEY, MEMBERS_KEY, encod
 from pipelines.sweep.trial import (
     CHECKPOINT_FILE,
     GRID_KEY,
-    NODE,
     TrialPlan,
     check_data_on_this_node,
     failed_result,
     grid_size,
-    node_name,
     on_the_device_ray_gave,
     result_of,
     save_grid,
     wants_grid,
+    whereabouts,
 )
 
 POPULATION_CHECKPOINT = "population.pt"
@@ -166,7 +165,7 @@ class MemberReporter:
             mid, k = self.member_of[i], self.pop.ids.index(i)
             cfg = self.pop.cfgs[k]
             metrics = result_of(record)
-            metrics["node"] = NODE.setdefault("name", node_name())
+            metrics.update(whereabouts(self.pop.device))
             health = str(metrics.get("health", "ok"))
             reason = ray.get(
                 self.judge.observe.remote(

@@ -39,6 +39,7 @@ from ray import tune
 
 from gan_core.config import ConfigError, GanConfig
 from gan_core.data import BUILTIN_NAMES, DataError
+from gan_core.platform import platform_name
 from gan_core.trainer import Trainer
 from pipelines.files import write_atomic
 
@@ -133,6 +134,12 @@ def on_the_device_ray_gave(cfg: GanConfig) -> GanConfig:
     return cfg.with_overrides({"train.device": device}, source="Ray's resources")
 
 
+def whereabouts(device) -> dict[str, str]:
+    """Where a worker trains, sent with every result: its node (looked up once) and its
+    platform, which a retrained export must share to reproduce it (gan_core/platform.py)."""
+    return {"node": NODE.setdefault("name", node_name()), "platform": platform_name(device)}
+
+
 def node_name() -> str:
     """Where this trial runs: `<node ip>/<Ray node id>` (on a loopback cluster every node has
     the same IP and host name; the node id tells them apart)."""
@@ -165,7 +172,7 @@ class EvalReporter:
 
     def __call__(self, record: dict) -> None:
         metrics = result_of(record)
-        metrics["node"] = NODE.setdefault("name", node_name())
+        metrics.update(whereabouts(self.trainer.device))
         self.trainer.save_checkpoint(self.folder / CHECKPOINT_FILE)  # atomic replace
         if self._wants_grid(record):
             metrics[GRID_KEY] = self._save_grid(record["step"])

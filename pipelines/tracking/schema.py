@@ -33,6 +33,7 @@ FINAL_HEALTH_TAG = "final_health"
 SAMPLED_KEYS_TAG = "sampled_keys"  # the keys the space sampled, comma-separated
 ERROR_TAG = "error"
 NODE_TAG = "node"
+PLATFORM_TAG = "platform"  # gan_core/platform.py: where a trial or a train run trained
 CONFIG_ARTIFACT = "config.yaml"  # the trial's full config
 GRID_DIR = "samples"  # samples/step_000500.png, ... and the last one again as:
 FINAL_GRID = "final.png"

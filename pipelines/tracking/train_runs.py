@@ -29,6 +29,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric
 
 from gan_core.config import GanConfig
+from gan_core.platform import platform_name
 from gan_core.trainer import Trainer
 from pipelines.export import read_provenance
 from pipelines.tracking import schema, store
@@ -66,6 +67,7 @@ class TrainRunLogger(TrainHooks):
         self.logged_step = tracking_last_step(c, handle.run_id)
         self.buffer: list[dict] = []
         self.grids: dict[int, Path] = {}
+        self.platform = ""  # set when training starts (`started`)
 
     @property
     def run_id(self) -> str:
@@ -73,7 +75,10 @@ class TrainRunLogger(TrainHooks):
 
     # --- TrainHooks ------------------------------------------------------------
     def started(self, trainer: Trainer, out: Path) -> None:
-        """A resumed run: send what the checkpoint knows and MLflow does not."""
+        """Tag where it trains; a resumed run: send what the checkpoint knows and MLflow
+        does not."""
+        self.platform = platform_name(trainer.device)
+        store.set_tags(self.c, self.run_id, {schema.PLATFORM_TAG: self.platform})
         self.buffer = [r for r in trainer.history if r["step"] > self.logged_step]
         self.grids = {r["step"]: grid_path(out, r["step"]) for r in self.buffer}
         self.flush()
@@ -152,6 +157,23 @@ class TrainRunLogger(TrainHooks):
                 schema.SOURCE_PREFIX + "value_retrained": repr(float(value)),
             },
         )
+        print(reproduction_verdict(src, float(value), self.platform), file=sys.stderr)
+
+
+def reproduction_verdict(src: dict, value: float, platform: str) -> str:
+    """What the user reads at the exported trial's step: the same number, or why not."""
+    step, metric, theirs = src["step"], src.get("metric", "objective"), float(src["value"])
+    if value == theirs:
+        return f"reproduced trial {src.get('trial_id', '')}: {metric} {value!r} at step {step}"
+    head = f"not reproduced: {metric} {value!r} at step {step}, the trial had {theirs!r}"
+    where = src.get("platform", "unknown")
+    if where != platform:
+        return (
+            f"{head}. The trial trained on {where}, this run on {platform}: other kernels "
+            "round differently and a GAN grows the difference (docs/design.md, "
+            '"Reproducing a trial"); retrain where the trial ran to get its number'
+        )
+    return f"{head} on the same platform ({platform}): a bug, please report it"
 
 
 def open_run(
@@ -188,7 +210,15 @@ def start_tags(out: Path, config_path: str | None, source: dict | None) -> dict[
     }
     if source:
         tags[SOURCE_TAG] = source.get("trial_run_id", "")
-        for key in ("sweep_run_id", "sweep_name", "trial_id", "metric", "value", "step"):
+        for key in (
+            "sweep_run_id",
+            "sweep_name",
+            "trial_id",
+            "metric",
+            "value",
+            "step",
+            "platform",
+        ):
             tags[schema.SOURCE_PREFIX + key] = str(source.get(key, ""))
     return tags
 

@@ -174,6 +174,8 @@ class TrialRunLogger(tune.Callback):
             tags[schema.ERROR_TAG] = row.error[:5000]
         if row.node:
             tags[schema.NODE_TAG] = row.node
+        if row.platform:
+            tags[schema.PLATFORM_TAG] = row.platform
         title = f"{trial.trial_id}: {row.state} {row.reason}".strip()
         self.pending.append(["finish", trial.trial_id, tags, row.state, row.history, title])
         self.flush()

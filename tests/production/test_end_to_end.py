@@ -13,6 +13,7 @@ import torch
 from mlflow import MlflowClient
 
 from gan_core.config import GanConfig
+from gan_core.platform import platform_name
 from pipelines.cli import main
 from pipelines.export import read_provenance
 
@@ -40,6 +41,10 @@ def test_sweep_export_train_load_sample_reproduces_the_trial(sweep_store, tmp_pa
     retrained = {m.step: m.value for m in c.get_metric_history(run_id, "objective")}
     assert retrained[prov["step"]] == prov["value"]  # the same value, not a close one
     assert run.data.tags["source.reproduced"] == "true"
+    # where each trained, so a number that differs elsewhere says why (gan_core/platform.py)
+    here = platform_name("cpu")
+    trial_tags = c.get_run(prov["trial_run_id"]).data.tags
+    assert prov["platform"] == trial_tags["platform"] == run.data.tags["platform"] == here
 
     G = mlflow.pytorch.load_model(f"runs:/{run_id}/generator")
     with torch.no_grad():

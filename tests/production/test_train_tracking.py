@@ -20,7 +20,12 @@ from gan_core.trainer import Trainer
 from pipelines.export import export_best
 from pipelines.sample import sample_run
 from pipelines.tracking.generator_model import draw, load_generator
-from pipelines.tracking.train_runs import SOURCE_TAG, TrainRunLogger, train_tracked
+from pipelines.tracking.train_runs import (
+    SOURCE_TAG,
+    TrainRunLogger,
+    reproduction_verdict,
+    train_tracked,
+)
 from pipelines.train import METRICS, train_production
 from tests.helpers import tiny_points_config
 
@@ -183,3 +188,16 @@ def test_an_infogan_generator_is_logged_and_drawn_with_its_codes(store, tmp_path
     G, meta = load_generator(f"runs:/{run.run_id}/generator")
     assert (meta.info_categorical, meta.info_continuous) == (3, 1)
     assert draw(G, meta, 16, seed=0).shape == (16, 2)  # G's input: z (2) + 3 + 1 codes
+
+
+def test_the_reproduction_verdict_names_the_platforms_when_a_retrained_value_differs():
+    src = {"trial_id": "t1", "metric": "objective", "value": 0.5, "step": 100}
+    here = "torch 2.13.0+cpu, cpu AVX512"
+    assert reproduction_verdict(src | {"platform": here}, 0.5, here).startswith(
+        "reproduced trial t1: objective 0.5 at step 100"
+    )
+    elsewhere = reproduction_verdict(src | {"platform": "torch 2.13.0+cpu, cpu AVX2"}, 0.6, here)
+    assert "not reproduced: objective 0.6 at step 100, the trial had 0.5" in elsewhere
+    assert "trained on torch 2.13.0+cpu, cpu AVX2, this run on " + here in elsewhere
+    assert "a bug" in reproduction_verdict(src | {"platform": here}, 0.6, here)
+    assert "trained on unknown" in reproduction_verdict(src, 0.6, here)  # exported before tags
