@@ -6,6 +6,7 @@ the kernels are the same (docs/design.md, "Reproducing a trial")."""
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 
@@ -27,6 +28,7 @@ def platform_name(device: torch.device | str) -> str:
     return ", ".join([f"torch {torch.__version__}", cpu, *pinned])
 
 
+@functools.cache  # read once per process: trials report it at every eval point
 def cpu_model() -> str:
     """The CPU's model name (Linux's /proc/cpuinfo), else what Python's platform knows."""
     try:
