@@ -450,6 +450,7 @@ def test_mlflow_down_at_the_end_keeps_the_writes_for_relog(tmp_path, monkeypatch
 
     class Row:
         state, reason, health, error, node, history = "running", "", "ok", "", "n1", []
+        platform = "torch 2.13.0+cpu, cpu test AVX2"  # as pipelines/sweep/ledger.py's TrialRow
 
     class Ledger:
         def row(self, trial):

@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from gan_core.config import ConfigError, GanConfig, population_role
+from gan_core.platform import platform_name
 from gan_core.trainer import Trainer
 from pipelines.sweep.trial import TrialPlan
 from search_spaces import SPACES_DIR
@@ -133,6 +134,7 @@ def check_member_runs(result, table):
             assert REFUSED in tags["error"]
             continue
         assert tags["node"] and len(run.data.params) == len(GanConfig().flat())
+        assert tags["platform"] == platform_name("cpu")  # where the population trained
         assert run.data.params["optim.lr_g"] == str(float(lr_g))
         steps = [m.step for m in c.get_metric_history(run.info.run_id, "objective")]
         assert steps == sorted(set(steps)) and steps[-1] == row.steps
