@@ -15,9 +15,7 @@ reuse the winner's table records, copy them to `OUT/none/seed_N.json`. docs/pacg
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import statistics
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from pacgan_table import (
@@ -27,7 +25,8 @@ from pacgan_table import (
     load_records,
     mean_std,
     run_config,
-    train_one,
+    scores,
+    train_records,
 )
 
 from gan_core.config import GanConfig
@@ -82,21 +81,12 @@ def main(argv: list[str] | None = None) -> None:
     todo = [(arm, s) for arm in arms for s in seeds if s not in done[arm]]
     print(f"{len(arms)} arms x {len(seeds)} seeds, {len(todo)} runs to train -> {out}")
 
-    ctx = multiprocessing.get_context("spawn")  # fresh torch per worker, one thread each
-    with ProcessPoolExecutor(max_workers=args.workers, mp_context=ctx) as pool:
-        jobs = {}
-        for arm, seed in todo:
-            (out / arm).mkdir(parents=True, exist_ok=True)
-            path = str(out / arm / f"seed_{seed}.json")
-            jobs[pool.submit(train_one, configs[arm].to_dict(), seed, path)] = arm
-        for job, arm in jobs.items():
-            r = job.result()
-            done[arm][r["seed"]] = r
-            print(
-                f"  {arm} seed {r['seed']}: {r['metric/modes']:.0f} modes, "
-                f"{r['metric/hq_percent']:.1f} % hq, rev-KL {r['metric/reverse_kl']:.3f}",
-                flush=True,
-            )
+    for arm in {arm for arm, _ in todo}:
+        (out / arm).mkdir(parents=True, exist_ok=True)
+    jobs = [(configs[arm].to_dict(), s, str(out / arm / f"seed_{s}.json")) for arm, s in todo]
+    for (arm, _), r in zip(todo, train_records(jobs, args.workers), strict=True):
+        done[arm][r["seed"]] = r
+        print(f"  {arm} seed {r['seed']}: {scores(r)}", flush=True)
 
     print(
         "| arm | set to | seeds | modes | high-quality % | reverse KL | Δ vs none (modes / hq / rKL) |"

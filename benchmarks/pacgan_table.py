@@ -23,6 +23,7 @@ import multiprocessing
 import statistics
 import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -92,6 +93,24 @@ def train_one(cfg_dict: dict, seed: int, path: str) -> dict:
     return record
 
 
+def train_records(jobs: list[tuple[dict, int, str]], workers: int) -> Iterator[dict]:
+    """Train (config dict, seed, record path) jobs in `workers` processes; yield each
+    record in job order as it is written."""
+    ctx = multiprocessing.get_context("spawn")  # fresh torch per worker, one thread each
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        futures = [pool.submit(train_one, *job) for job in jobs]
+        for future in futures:
+            yield future.result()
+
+
+def scores(record: dict) -> str:
+    """A record's three PacGAN figures, as the progress lines print them."""
+    return (
+        f"{record['metric/modes']:.0f} modes, {record['metric/hq_percent']:.1f} % hq, "
+        f"rev-KL {record['metric/reverse_kl']:.3f}"
+    )
+
+
 def load_records(out: Path, tag: str, seeds: list[int]) -> dict[int, dict]:
     done = {}
     for seed in seeds:
@@ -140,18 +159,10 @@ def main(argv: list[str] | None = None) -> None:
         f"{args.config} {' '.join(args.set)}: {cfg.train.steps} steps, seeds "
         f"{seeds[0]}..{seeds[-1]}, {len(done)} recorded, {len(todo)} to train -> {out}"
     )
-    ctx = multiprocessing.get_context("spawn")  # fresh torch per worker, one thread each
-    with ProcessPoolExecutor(max_workers=args.workers, mp_context=ctx) as pool:
-        jobs = [pool.submit(train_one, cfg.to_dict(), s, str(out / f"seed_{s}.json")) for s in todo]
-        for job in jobs:
-            r = job.result()
-            done[r["seed"]] = r
-            print(
-                f"  seed {r['seed']}: {r['metric/modes']:.0f} modes, "
-                f"{r['metric/hq_percent']:.1f} % hq, rev-KL {r['metric/reverse_kl']:.3f} "
-                f"({r['wall_s']:.0f} s)",
-                flush=True,
-            )
+    jobs = [(cfg.to_dict(), s, str(out / f"seed_{s}.json")) for s in todo]
+    for r in train_records(jobs, args.workers):
+        done[r["seed"]] = r
+        print(f"  seed {r['seed']}: {scores(r)} ({r['wall_s']:.0f} s)", flush=True)
     label = f"{Path(args.config).name} {' '.join(args.set)} @ {cfg.train.steps} steps".strip()
     print(table(cfg.data.source, label, [done[s] for s in seeds]))
 

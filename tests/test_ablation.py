@@ -48,7 +48,10 @@ def test_trains_every_arm_on_the_same_seed_and_resumes(tmp_path):
     cmd += ["--base", str(tmp_path / "base.yaml"), "--seeds", "1", "--steps", "20"]
     cmd += ["--workers", "1", "--out", str(tmp_path / "out")]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    run = lambda: subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=True)  # noqa: E731
+
+    def run() -> subprocess.CompletedProcess:
+        return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+
     first = run().stdout
     assert "3 arms x 1 seeds, 3 runs to train" in first
     assert sorted(p.parent.name for p in (tmp_path / "out").glob("*/seed_1000.json")) == [
