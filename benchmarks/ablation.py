@@ -37,6 +37,9 @@ NOT_ARMS = ("train.", "monitor.")  # how long and how watched, not what is train
 def arm_overrides(winner: GanConfig, base: GanConfig, keys: list[str]) -> dict[str, dict]:
     """{arm name: overrides}: "none" first, then one arm per key set back to the base."""
     ours, theirs = winner.flat(), base.flat()
+    unknown = [k for k in keys if k not in theirs]
+    if unknown:
+        raise SystemExit(f"--keys: no config key {', '.join(unknown)} (`gansweep keys` lists them)")
     keys = keys or [k for k in ours if ours[k] != theirs[k] and not k.startswith(NOT_ARMS)]
     return {"none": {}} | {key: {key: theirs[key]} for key in keys}
 

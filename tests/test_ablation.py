@@ -39,6 +39,8 @@ def test_arms_revert_each_changed_key_but_not_the_run_length(tmp_path):
         "tricks.instance_noise": {"tricks.instance_noise": 0.0},
     }
     assert list(arm_overrides(winner, base, ["loss.r1_weight"])) == ["none", "loss.r1_weight"]
+    with pytest.raises(SystemExit, match="no config key loss.r1weight"):
+        arm_overrides(winner, base, ["loss.r1weight"])  # a typo is named, not a KeyError
 
 
 @pytest.mark.slow  # two torch start-ups and three tiny trainings
