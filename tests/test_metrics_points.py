@@ -126,3 +126,23 @@ def test_real_and_mildly_noisy_samples_cover_every_mode_fairly(mixture):
     assert ev(noisy(other, 2 * ds.mode_std))["metric/fair_modes"] == k
     half = ev(other[labels < k // 2])  # dropped modes get no fair share either
     assert half["metric/fair_modes"] == k // 2 == half["metric/modes"]
+
+
+def test_hq_kl_weighs_blur_that_pacgans_reverse_kl_does_not_see(mixture):
+    """Balanced but blurred samples: PacGAN's reverse KL (high-quality samples only) stays
+    near its floor, metric/hq_kl (one more bin for the rest) rises with the blur."""
+    ev, other, _, ds = mixture
+    blurred = [ev(noisy(other, s * ds.mode_std)) for s in (0, 1, 2, 3)]
+    assert blurred[0]["metric/hq_kl"] < 0.02  # real against real: the floor
+    assert all(m["metric/reverse_kl"] < 0.05 for m in blurred)
+    assert strictly_increasing([m["metric/hq_kl"] for m in blurred])
+    assert blurred[-1]["metric/hq_kl"] > 10 * blurred[0]["metric/reverse_kl"]
+
+
+def test_hq_kl_rises_as_modes_are_dropped(mixture):
+    ev, other, labels, ds = mixture
+    k = len(ds.modes)
+    metrics = [ev(other[labels < keep]) for keep in (k, k - 1, k // 2, 1)]
+    assert strictly_increasing([m["metric/hq_kl"] for m in metrics])
+    # every sample sharp, one mode of K: KL = log of the real share of that mode ~ log K
+    assert metrics[-1]["metric/hq_kl"] == pytest.approx(math.log(k), abs=0.15)

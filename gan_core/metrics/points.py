@@ -10,6 +10,10 @@ PacGAN's count is lenient: a uniform spray over grid25's square "covers" 18 of
 25 modes with 1.45 % high-quality samples. `metric/fair_modes` counts a mode
 only when it holds a fair share of them: at least `FAIR_SHARE` of the n / K
 samples a perfect generator puts there (docs/health.md, "The spray").
+PacGAN's reverse KL ignores the samples that are not high quality, so a generator that
+balances its modes but blurs them reads as well as a sharp one; `metric/hq_kl` puts
+those samples in one more bin and compares with the real data's bins, so one number
+weighs balance and sharpness (docs/metrics.md).
 
 Those counts read 0 for almost every run at 500-1000 steps, so the default
 objective is continuous: the sliced Wasserstein distance (spread, recall) plus
@@ -54,6 +58,7 @@ class PointsEvaluator(Evaluator):
         "metric/fair_modes",
         "metric/hq_percent",
         "metric/reverse_kl",
+        "metric/hq_kl",
         "metric/swd",
         "metric/mode_dist_sigma",
         "metric/swd_precision",
@@ -76,6 +81,7 @@ class PointsEvaluator(Evaluator):
         self.directions = projection_directions(self.modes.shape[1], N_DIRECTIONS, seed)
         self.real_sorted = sorted_projections(self.reference, self.directions)
         self.real_diversity = mean_pairwise_distance(self.reference)
+        self.real_bins = mode_bins(self.reference, self.modes, self.sigma)
 
     def _evaluate(self, fake: torch.Tensor) -> dict[str, float]:
         k = len(self.modes)
@@ -91,6 +97,7 @@ class PointsEvaluator(Evaluator):
             "metric/fair_modes": float(fair_modes(counts, len(fake))),
             "metric/hq_percent": 100.0 * float(high_quality.float().mean()),
             "metric/reverse_kl": rev_kl,
+            "metric/hq_kl": kl_divergence(with_off_mode(counts, len(fake)), self.real_bins),
             "metric/swd": swd,
             "metric/mode_dist_sigma": mode_dist / self.sigma,
             "metric/swd_precision": (swd + mode_dist) / self.sigma,
@@ -115,3 +122,15 @@ def mode_counts(
 def fair_modes(counts: np.ndarray, n_samples: int, share: float = FAIR_SHARE) -> int:
     """Modes holding >= `share` of the n / K high-quality samples a perfect generator gives them."""
     return int((counts >= share * n_samples / len(counts)).sum())
+
+
+def with_off_mode(counts: np.ndarray, n_samples: int) -> np.ndarray:
+    """The per-mode high-quality counts and, last, the samples that are not high quality."""
+    return np.append(counts, n_samples - counts.sum())
+
+
+def mode_bins(x: torch.Tensor, modes: torch.Tensor, sigma: float) -> np.ndarray:
+    """The shares of x per mode (high quality) and off every mode: metric/hq_kl's reference
+    (real data: ~1.1 % off, 1 - P(|N(0, I_2)| < 3))."""
+    _, _, counts = mode_counts(x, modes, sigma)
+    return with_off_mode(counts, len(x)) / len(x)
