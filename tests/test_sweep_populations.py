@@ -94,6 +94,7 @@ def test_population_sweep_records_every_member_as_a_trial(sweep_env, tmp_path, o
     pruned = table[table.state == "pruned"]
     assert pruned.reason.map(lambda r: bool(plain.REASON.match(r))).all()
     assert (table.steps[table.state == "finished"] == 120).all() and (pruned.steps < 120).all()
+    assert (table.wall_s[table.state != "failed"] > 0).all()  # the population's, per member
     rules = json.loads((result.path / "pruning.json").read_text())
     assert rules["reasons"] == dict(zip(pruned.trial_id, pruned.reason, strict=True))
     at_40 = set(rules["values"]["40"])

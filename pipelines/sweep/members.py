@@ -82,6 +82,9 @@ class MemberCallbacks(tune.Callback):
         for record in member_records(result):
             view = views[record.pop(MEMBER_ID_KEY)]
             ended = bool(record.pop(ENDED_KEY, False))
+            # A member's wall time is its population's (Ray times the trial, not the members):
+            # members share it, so the summary's trial-seconds count it once per member.
+            record.setdefault("time_total_s", result.get("time_total_s", 0.0))
             if self.ledger.row(view).state != RUNNING:
                 continue  # said again by a resumed population: the book has it
             self.ledger.on_trial_result(iteration, trials, view, record)
