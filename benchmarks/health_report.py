@@ -202,9 +202,11 @@ def _interval_at(flag_steps: dict[str, float], labels: dict, which: str, step: i
     return f"[{_pct(lo)}, {_pct(hi)}]"
 
 
-def lodo_table(runs: list[dict], labels: dict) -> str:
+def lodo_table(runs: list[dict], labels: dict, within_family: bool = False) -> str:
     rows, step = [], MILESTONES[-1]
-    for data, cfg, s, flag_steps in leave_one_data_set_out(runs, labels):
+    for data, cfg, s, flag_steps in leave_one_data_set_out(
+        runs, labels, within_family=within_family
+    ):
         keys = ", ".join(f"{k}={getattr(cfg, k)}" for k in GRID)
         rows.append(
             [data, *(_pct(s.recall[m]) for m in CHECKS),
@@ -237,6 +239,9 @@ def report(runs: list[dict]) -> str:
         rules_table(runs, labels, tuned.cfg),
         "## Leave one data set out (tune on the others, score on it)",
         lodo_table(runs, labels),
+        "## Leave one data set out within its family (thresholds per family: images, points, "
+        "tables; a data set alone in its family has no row)",
+        lodo_table(runs, labels, within_family=True),
         "## Spearman rho, objective at the milestone vs at the end",
         rank_table(runs, labels),
         rho_by_step(runs, labels),

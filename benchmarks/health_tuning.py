@@ -139,16 +139,25 @@ def tune(runs: list[dict], labels: dict, grid: dict[str, tuple] = GRID) -> Tuned
     return Tuned(best[0], best[1], tried, n_feasible)
 
 
-def leave_one_data_set_out(runs: list[dict], labels: dict, grid=GRID) -> list[tuple]:
+def leave_one_data_set_out(
+    runs: list[dict], labels: dict, grid=GRID, within_family: bool = False
+) -> list[tuple]:
     """Tune on all data sets but one, score on the one left out: how far the tuning generalises.
-    Rows of (data set left out, its tuned setting, its score, its runs' first-flag steps)."""
+    Rows of (data set left out, its tuned setting, its score, its runs' first-flag steps).
+
+    within_family: tune only on the other data sets of the left-out one's family (images,
+    points, tables): thresholds per family, chosen by the same rule (issue 14). A data set
+    alone in its family has nothing to be tuned on and gets no row.
+    """
     rows = []
-    data_sets = sorted({r["data"] for r in runs})
-    if len(data_sets) < 2:
-        return rows  # nothing to tune on: the records hold one data set so far
-    for data in data_sets:
-        train = [r for r in runs if r["data"] != data]
+    for data in sorted({r["data"] for r in runs}):
         test = [r for r in runs if r["data"] == data]
+        family = test[0]["family"]
+        train = [
+            r for r in runs if r["data"] != data and (not within_family or r["family"] == family)
+        ]
+        if not train:
+            continue  # nothing to tune on: the records hold one data set (of this family) so far
         cfg = tune(train, labels, grid).cfg
         arrays = RecordArrays.from_runs(test)
         steps = dict(zip(arrays.names, first_flag_steps(arrays, cfg), strict=True))
