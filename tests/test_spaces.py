@@ -11,7 +11,16 @@ import pytest
 from search_spaces import SpaceError, list_spaces, load_space
 from search_spaces.combos import corner_assignments
 
-SHIPPED = ("stabilizers", "mixture", "losses", "tabular", "tiny", "pacgan", "pacgan_ring8")
+SHIPPED = (
+    "stabilizers",
+    "mixture",
+    "losses",
+    "tabular",
+    "tiny",
+    "pacgan",
+    "pacgan_ring8",
+    "pacgan_ring8_packed",
+)
 
 GOOD = """\
 description: test space
